@@ -98,8 +98,8 @@ fn accept_all(listener: &TcpListener, room: &mut Room, spare: &mut Option<File>)
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             // The peer gave up while waiting in the queue: just take the next one.
             Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
+            // Out of descriptors: every accept fails, whether or not someone is waiting.
             Err(e) if matches!(e.raw_os_error(), Some(EMFILE | ENFILE)) => {
-                eprintln!("accept failed: {e}; turning the newcomer away");
                 turn_away(listener, spare);
                 return;
             }
@@ -111,11 +111,12 @@ fn accept_all(listener: &TcpListener, room: &mut Room, spare: &mut Option<File>)
     }
 }
 
-/// Out of descriptors, the waiting connection would make `accept` fail on every turn.
+/// Out of descriptors, a waiting newcomer would make `accept` fail on every turn forever.
 /// Free the spare descriptor, accept the newcomer, tell it `ERR server-full`, close it.
 fn turn_away(listener: &TcpListener, spare: &mut Option<File>) {
     drop(spare.take());
-    if let Ok((mut stream, _)) = listener.accept() {
+    if let Ok((mut stream, peer)) = listener.accept() {
+        eprintln!("out of file descriptors: turning {peer} away");
         // Best effort: a fresh socket takes a short line at once; if not, it closes anyway.
         let _ = stream.write_all(SERVER_FULL);
     }

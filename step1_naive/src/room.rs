@@ -10,7 +10,7 @@ use crate::client::{Client, State, split_lines};
 pub const MAX_LINE: usize = 1024;
 const MAX_NAME: usize = 32;
 /// Bytes asked of one client per read; one read per client per turn keeps turns fair.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
 
 const UNKNOWN_COMMAND: &str = "ERR unknown-command expected USER <name> or MSG <text>\n";
 const INVALID_NAME: &str = "ERR invalid-name 1 to 32 bytes, no spaces or control characters\n";
@@ -50,7 +50,7 @@ impl Room {
 
     /// Tries one read on every client and handles the complete lines that arrived.
     pub fn read_all(&mut self) {
-        let mut buf = vec![0; READ_CHUNK];
+        let mut buf = [0; READ_CHUNK];
         for i in 0..self.clients.len() {
             match self.clients[i].state {
                 State::Open => self.read_lines(i, &mut buf),
