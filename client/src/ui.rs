@@ -1,0 +1,173 @@
+//! What the user sees. One `Ui`, behind a mutex, is the only writer of standard output: the
+//! reader thread shows what arrives, the main thread shows what the user sent.
+//!
+//! - Plain mode (a pipe or a file on either side): one line of text per event, no escape
+//!   sequence, so scripts and tests can read the conversation.
+//! - Terminal mode: the conversation scrolls in the upper rows, the user types on the last row
+//!   (see `term`). The terminal stays in its normal line mode: the kernel echoes the keys and
+//!   handles backspace, and hands us a whole line when Enter is pressed.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::process;
+use std::sync::{Mutex, PoisonError};
+
+use crate::protocol::sanitize;
+use crate::term;
+
+/// Lines kept to repaint the conversation after a resize: more than any screen is tall.
+const HISTORY: usize = 500;
+
+/// One event of the conversation.
+pub enum Line<'a> {
+    /// Someone else's message, as the server sent it (untrusted).
+    Chat { name: &'a str, text: &'a str },
+    /// The user's own message, as it was sent.
+    Own { name: &'a str, text: &'a str },
+    /// `ERR <code> <reason>` from the server (untrusted).
+    ServerError { code: &'a str, reason: &'a str },
+    /// A server line we do not know, shown as it is (untrusted).
+    Other(&'a str),
+    /// The client talking to the user: prompts, local refusals.
+    Notice(&'a str),
+}
+
+impl Line<'_> {
+    /// The line as text; with `styled`, with colours for a terminal. Everything that came from
+    /// the network (or the keyboard) goes through `sanitize` first; only our own escape
+    /// sequences are added around it.
+    fn render(&self, styled: bool) -> String {
+        let (bold, red, normal) = if styled {
+            (term::BOLD, term::RED, term::NORMAL)
+        } else {
+            ("", "", "")
+        };
+        match self {
+            Line::Chat { name, text } | Line::Own { name, text } => {
+                format!("{bold}{}{normal}: {}", sanitize(name), sanitize(text))
+            }
+            Line::ServerError { code, reason: "" } => {
+                format!("{red}[server] {}{normal}", sanitize(code))
+            }
+            Line::ServerError { code, reason } => {
+                format!("{red}[server] {}: {}{normal}", sanitize(code), sanitize(reason))
+            }
+            Line::Other(line) => sanitize(line),
+            Line::Notice(text) => format!("-- {}", sanitize(text)),
+        }
+    }
+}
+
+pub struct Ui {
+    output: Output,
+}
+
+enum Output {
+    Plain(io::Stdout),
+    Terminal(Screen),
+}
+
+/// The split screen: where the rows are, and what to paint when they move.
+struct Screen {
+    /// Standard output, unbuffered: each `write_all` of a redraw is one `write(2)`.
+    tty: File,
+    /// The size the screen was last split for.
+    rows: u16,
+    /// The conversation so far, rendered, newest last.
+    history: VecDeque<String>,
+}
+
+impl Ui {
+    pub fn plain() -> Ui {
+        Ui { output: Output::Plain(io::stdout()) }
+    }
+
+    /// Splits the screen. From here on, every way out (even a signal or a panic) restores it.
+    pub fn terminal() -> io::Result<Ui> {
+        // A duplicate of descriptor 1 as a `File`: `Stdout` is line-buffered and would send a
+        // redraw in several writes, one per newline in it.
+        let tty = File::from(io::stdout().as_fd().try_clone_to_owned()?);
+        term::restore_on_signals()?;
+        let mut screen = Screen { tty, rows: term::rows(), history: VecDeque::new() };
+        term::set_active();
+        screen.tty.write_all(&term::enter(screen.rows))?;
+        Ok(Ui { output: Output::Terminal(screen) })
+    }
+
+    /// Adds one line to the conversation, without disturbing what the user is typing.
+    pub fn show(&mut self, line: &Line) -> io::Result<()> {
+        match &mut self.output {
+            Output::Plain(stdout) => writeln!(stdout, "{}", line.render(false)),
+            Output::Terminal(screen) => screen.draw(Some(line.render(true)), false),
+        }
+    }
+
+    /// Called after each line the user entered, with what to show for it (if anything).
+    pub fn input_done(&mut self, shown: Option<&Line>) -> io::Result<()> {
+        match &mut self.output {
+            Output::Plain(stdout) => match shown {
+                Some(line) => writeln!(stdout, "{}", line.render(false)),
+                None => Ok(()),
+            },
+            Output::Terminal(screen) => screen.draw(shown.map(|line| line.render(true)), true),
+        }
+    }
+}
+
+impl Screen {
+    /// Adds `line` (if any) to the conversation and draws it, in one write.
+    ///
+    /// With `after_enter`, the user just pressed Enter. That left the typed text on the input
+    /// row, with the cursor back at its column 1: the kernel echoed CR LF, and a line feed on
+    /// the last row of the screen, below the scroll region, moves nothing (a terminal scrolls
+    /// only when the cursor is on the region's bottom margin). So erasing from the cursor to
+    /// the end of the row empties the input row and leaves the conversation alone. Erasing
+    /// from the cursor, not the whole row, keeps a key typed in the meantime, which the kernel
+    /// has already echoed.
+    ///
+    /// The size is asked anew on every draw, rather than caught with a SIGWINCH handler: it is
+    /// the simplest scheme that is always right, since nothing needs drawing between draws.
+    /// After a resize, terminals differ in where they leave the rows and the cursor, so the
+    /// whole screen is redrawn from `history` and the input row starts empty. A half-typed
+    /// line is still in the kernel's line buffer: Enter sends it, Ctrl-R (the terminal's
+    /// "reprint" key) shows it again.
+    fn draw(&mut self, line: Option<String>, after_enter: bool) -> io::Result<()> {
+        let is_new_line = line.is_some();
+        if let Some(line) = line {
+            if self.history.len() == HISTORY {
+                self.history.pop_front();
+            }
+            self.history.push_back(line);
+        }
+        let rows = term::rows();
+        let mut out = Vec::new();
+        if rows != self.rows {
+            self.rows = rows;
+            let skip = self.history.len().saturating_sub(usize::from(rows) - 1);
+            let lines: Vec<&str> = self.history.iter().skip(skip).map(String::as_str).collect();
+            out = term::redraw_all(rows, &lines);
+        } else {
+            if after_enter {
+                out.extend(term::CLEAR_TO_END_OF_ROW);
+            }
+            if let (true, Some(newest)) = (is_new_line, self.history.back()) {
+                out.extend(term::show_line(rows, newest));
+            }
+        }
+        self.tty.write_all(&out)
+    }
+}
+
+/// Ends the client: puts the terminal back, says why on standard error (if there is anything
+/// to say), and exits with `status`. The lock is held to the end, so no thread can draw on
+/// the restored screen.
+pub fn leave(ui: &Mutex<Ui>, status: i32, why: &str) -> ! {
+    let _ui = ui.lock().unwrap_or_else(PoisonError::into_inner);
+    term::restore();
+    if !why.is_empty() {
+        eprintln!("{why}");
+    }
+    process::exit(status);
+}
