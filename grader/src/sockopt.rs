@@ -1,0 +1,65 @@
+//! The two socket options std does not offer on stable Rust, set through `setsockopt(2)`.
+
+use std::ffi::{c_int, c_void};
+use std::io;
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+
+unsafe extern "C" {
+    fn setsockopt(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: u32) -> c_int;
+}
+
+#[cfg(target_os = "linux")]
+mod consts {
+    pub const SOL_SOCKET: i32 = 1;
+    pub const SO_RCVBUF: i32 = 8;
+    pub const SO_LINGER: i32 = 13;
+}
+
+#[cfg(not(target_os = "linux"))] // macOS and the BSDs
+mod consts {
+    pub const SOL_SOCKET: i32 = 0xffff;
+    pub const SO_RCVBUF: i32 = 0x1002;
+    pub const SO_LINGER: i32 = 0x0080;
+}
+
+/// `struct linger` from `<sys/socket.h>`.
+#[repr(C)]
+struct Linger {
+    l_onoff: c_int,
+    l_linger: c_int,
+}
+
+/// Makes `close` send RST instead of FIN: the peer sees "connection reset".
+pub fn set_linger_zero(stream: &TcpStream) -> io::Result<()> {
+    let linger = Linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    set(stream, consts::SO_LINGER, &linger)
+}
+
+/// Caps the kernel's receive buffer, so a client that does not read fills up quickly instead
+/// of soaking up megabytes (Linux grows it up to `tcp_rmem`'s maximum otherwise).
+pub fn set_recv_buffer(stream: &TcpStream, bytes: c_int) -> io::Result<()> {
+    set(stream, consts::SO_RCVBUF, &bytes)
+}
+
+fn set<T>(stream: &TcpStream, name: c_int, value: &T) -> io::Result<()> {
+    let len = u32::try_from(size_of::<T>()).map_err(io::Error::other)?;
+    // SAFETY: the descriptor belongs to `stream`, which outlives the call; `value` points to
+    // a live, initialised `T` of exactly `len` bytes that the kernel only reads.
+    let rc = unsafe {
+        setsockopt(
+            stream.as_raw_fd(),
+            consts::SOL_SOCKET,
+            name,
+            (value as *const T).cast(),
+            len,
+        )
+    };
+    if rc == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
