@@ -37,6 +37,7 @@ use connection::{Connection, Line};
 use protocol::ERR_SERVER_FULL;
 use room::{ClientId, Event};
 
+const PROGRAM: &str = env!("CARGO_PKG_NAME");
 const DEFAULT_ADDR: &str = "127.0.0.1:7878";
 
 /// Lines queued for one client before it counts as too slow (see the top comment).
@@ -54,24 +55,24 @@ fn main() -> ExitCode {
     let addr = match parse_args() {
         Ok(addr) => addr,
         Err(message) => {
-            eprintln!("step2_threads: {message}\nusage: step2_threads [ADDR]");
+            eprintln!("{PROGRAM}: {message}\nusage: {PROGRAM} [ADDR]");
             return ExitCode::from(2);
         }
     };
     let listener = match TcpListener::bind(&addr) {
         Ok(listener) => listener,
         Err(e) => {
-            eprintln!("step2_threads: cannot listen on {addr}: {e}");
+            eprintln!("{PROGRAM}: cannot listen on {addr}: {e}");
             return ExitCode::from(2);
         }
     };
     if let Err(e) = announce(&listener) {
-        eprintln!("step2_threads: {e}");
+        eprintln!("{PROGRAM}: {e}");
         return ExitCode::from(1);
     }
     let (events, room_events) = mpsc::channel();
     if let Err(e) = start("room", move || room::run(room_events)) {
-        eprintln!("step2_threads: cannot start the room thread: {e}");
+        eprintln!("{PROGRAM}: cannot start the room thread: {e}");
         return ExitCode::from(1);
     }
     accept_loop(&listener, &events);
@@ -105,7 +106,7 @@ fn accept_loop(listener: &TcpListener, events: &Sender<Event>) {
                 serve(stream, next_id, events);
             }
             Err(e) => {
-                eprintln!("step2_threads: accept failed: {e}");
+                eprintln!("{PROGRAM}: accept failed: {e}");
                 thread::sleep(ACCEPT_BACKOFF);
             }
         }
@@ -118,19 +119,17 @@ fn serve(stream: TcpStream, id: ClientId, events: &Sender<Event>) {
     let conn = Arc::new(Connection::new(stream));
     let (outbox, inbox) = mpsc::sync_channel::<Line>(OUTBOX_BOUND);
     let writer_conn = Arc::clone(&conn);
-    if let Err(e) = start("writer", move || {
-        connection::write_lines(writer_conn, inbox)
-    }) {
-        eprintln!("step2_threads: cannot start a writer: {e}");
+    let writer = move || connection::write_lines(writer_conn, inbox);
+    if let Err(e) = start("writer", writer) {
+        eprintln!("{PROGRAM}: cannot start a writer: {e}");
         return refuse(&conn.stream);
     }
     // Kept to reach the writer if the reader cannot start; dropped on return either way.
     let fallback = outbox.clone();
     let events = events.clone();
-    if let Err(e) = start("reader", move || {
-        connection::read_lines(conn, id, outbox, events)
-    }) {
-        eprintln!("step2_threads: cannot start a reader: {e}");
+    let reader = move || connection::read_lines(conn, id, outbox, events);
+    if let Err(e) = start("reader", reader) {
+        eprintln!("{PROGRAM}: cannot start a reader: {e}");
         let _ = fallback.try_send(ERR_SERVER_FULL.into());
     }
 }
