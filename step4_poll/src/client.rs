@@ -179,7 +179,7 @@ mod tests {
         outbox.push(b"MSG a one\nMSG a two\nMSG a three\n");
         outbox.consume(14);
         outbox.drop_backlog();
-        assert_eq!(outbox.pending(), b" two\n");
+        assert_eq!(outbox.pending(), b"a two\n");
     }
 
     #[test]

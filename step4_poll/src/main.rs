@@ -52,8 +52,8 @@ const DEFAULT_ADDR: &str = "127.0.0.1:7878";
 const OTHER_DESCRIPTORS: u64 = 5;
 
 fn main() {
-    raise_open_files_limit();
     let listener = listen(std::env::args_os().skip(1).collect());
+    raise_open_files_limit();
     let mut server = Server::new(listener);
     if let Err(e) = server.run() {
         eprintln!("step4_poll: poll failed: {e}");
