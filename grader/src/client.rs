@@ -4,7 +4,7 @@
 use crate::{CLOSE_TIMEOUT, REPLY_TIMEOUT, STALL_TIMEOUT, sockopt};
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -224,11 +224,6 @@ impl Client {
         if let Err(e) = sockopt::set_recv_buffer(&self.stream, bytes) {
             panic!("\n[{}] could not set SO_RCVBUF: {e}", scenario());
         }
-    }
-
-    /// Half-closes: the server reads EOF after what was sent, and can still answer.
-    pub fn shutdown_write(&self) {
-        let _ = self.stream.shutdown(Shutdown::Write);
     }
 
     /// Fails unless the next line arrives within `within` and passes `accept`.

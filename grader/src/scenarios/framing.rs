@@ -3,62 +3,60 @@
 use super::{expect_nothing_pending, register_when_free, registered_all, say};
 use crate::{Client, MAX_LINE, Server};
 
-/// A sender connected but not yet registered, and a registered receiver `bob`.
-fn sender_and_receiver(server: &Server) -> (Client, Client) {
-    (server.connect(), server.registered("bob"))
+/// Runs `talk` between `alice`, connected but not yet registered, and `bob`, registered; then
+/// neither may have anything left waiting, and the server must still serve.
+fn alice_and_bob(bin: &str, talk: impl FnOnce(&mut Client, &mut Client)) {
+    let mut server = Server::start(bin);
+    let mut pair = [server.connect(), server.registered("bob")];
+    let [alice, bob] = &mut pair;
+    talk(alice, bob);
+    expect_nothing_pending(&mut pair);
+    server.assert_serving();
 }
 
 /// Every byte in its own write, even inside a multi-byte character: the server reassembles
 /// the lines.
 pub fn one_byte_per_write(bin: &str) {
-    let mut server = Server::start(bin);
-    let (mut alice, mut bob) = sender_and_receiver(&server);
-    alice.send_byte_by_byte("USER alice\nMSG ça coûte 5 €, byte by byte\n".as_bytes());
-    bob.expect_line("MSG alice ça coûte 5 €, byte by byte");
-    bob.send_byte_by_byte(b"MSG got it\r\n");
-    alice.expect_line("MSG bob got it");
-    expect_nothing_pending(&mut [alice, bob]);
-    server.assert_serving();
+    alice_and_bob(bin, |alice, bob| {
+        alice.send_byte_by_byte("USER alice\nMSG ça coûte 5 €, byte by byte\n".as_bytes());
+        bob.expect_line("MSG alice ça coûte 5 €, byte by byte");
+        bob.send_byte_by_byte(b"MSG got it\r\n");
+        alice.expect_line("MSG bob got it");
+    });
 }
 
 /// A hundred lines in one write: all are handled, in order.
 pub fn hundred_lines_in_one_write(bin: &str) {
-    let mut server = Server::start(bin);
-    let (mut alice, mut bob) = sender_and_receiver(&server);
-    let lines: String = (0..100).map(|i| format!("MSG line {i}\n")).collect();
-    alice.send(format!("USER alice\n{lines}").as_bytes());
-    for i in 0..100 {
-        bob.expect_line(&format!("MSG alice line {i}"));
-    }
-    expect_nothing_pending(&mut [alice, bob]);
-    server.assert_serving();
+    alice_and_bob(bin, |alice, bob| {
+        let lines: String = (0..100).map(|i| format!("MSG line {i}\n")).collect();
+        alice.send(format!("USER alice\n{lines}").as_bytes());
+        for i in 0..100 {
+            bob.expect_line(&format!("MSG alice line {i}"));
+        }
+    });
 }
 
 /// CRLF line endings: the CR is dropped, for commands and texts alike.
 pub fn crlf_line_endings(bin: &str) {
-    let mut server = Server::start(bin);
-    let (mut alice, mut bob) = sender_and_receiver(&server);
-    alice.send(b"USER alice\r\nMSG hello from a terminal\r\n");
-    bob.expect_line("MSG alice hello from a terminal");
-    alice.send(b"USER alice\r\n");
-    alice.expect_err("already-registered");
-    alice.send(b"MSG \r\n");
-    alice.expect_err("empty-message");
-    expect_nothing_pending(&mut [alice, bob]);
-    server.assert_serving();
+    alice_and_bob(bin, |alice, bob| {
+        alice.send(b"USER alice\r\nMSG hello from a terminal\r\n");
+        bob.expect_line("MSG alice hello from a terminal");
+        alice.send(b"USER alice\r\n");
+        alice.expect_err("already-registered");
+        alice.send(b"MSG \r\n");
+        alice.expect_err("empty-message");
+    });
 }
 
 /// Empty lines (`\n`, `\r\n`) get no reply, before and after `USER`.
 pub fn empty_lines_ignored(bin: &str) {
-    let mut server = Server::start(bin);
-    let (mut alice, mut bob) = sender_and_receiver(&server);
-    alice.send(b"\n\r\n\n");
-    alice.expect_nothing_pending();
-    alice.register("alice");
-    alice.send(b"\r\n\nMSG after empty lines\n\n");
-    bob.expect_line("MSG alice after empty lines");
-    expect_nothing_pending(&mut [alice, bob]);
-    server.assert_serving();
+    alice_and_bob(bin, |alice, bob| {
+        alice.send(b"\n\r\n\n");
+        alice.expect_nothing_pending();
+        alice.register("alice");
+        alice.send(b"\r\n\nMSG after empty lines\n\n");
+        bob.expect_line("MSG alice after empty lines");
+    });
 }
 
 /// A line of exactly `MAX_LINE` bytes is accepted, with LF or CRLF after it.

@@ -90,10 +90,16 @@ fn send_everything(sender: &mut Client, progress: &[AtomicUsize]) {
 
 /// Waits until every reader has received `target` messages; fails if they stop progressing.
 fn wait_for_readers(progress: &[AtomicUsize], target: usize, sent: usize) {
-    let slowest = || progress.iter().map(|p| p.load(Ordering::Relaxed)).min();
+    let slowest = || {
+        progress
+            .iter()
+            .map(|p| p.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(target)
+    };
     let mut last = slowest();
     let mut since = Instant::now();
-    while slowest().unwrap_or(target) < target {
+    while slowest() < target {
         if slowest() != last {
             last = slowest();
             since = Instant::now();
@@ -101,7 +107,7 @@ fn wait_for_readers(progress: &[AtomicUsize], target: usize, sent: usize) {
         if since.elapsed() > STALL_TIMEOUT {
             panic!(
                 "\n[{}] the reading clients stopped receiving: after {sent} messages sent, \
-                 the slowest had {last:?} for {STALL_TIMEOUT:?}. Is the server waiting for \
+                 the slowest had received {last} for {STALL_TIMEOUT:?}. Is the server waiting for \
                  the client that does not read?\n",
                 scenario()
             );
