@@ -25,6 +25,7 @@
 
 mod chat;
 mod protocol;
+mod receive;
 mod term;
 mod ui;
 

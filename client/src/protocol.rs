@@ -22,20 +22,35 @@ pub enum ServerLine {
 /// Splits a server line (without its LF; a trailing CR is dropped here) into its parts.
 pub fn parse_server_line(line: &str) -> ServerLine {
     let line = line.strip_suffix('\r').unwrap_or(line);
-    if let Some(rest) = line.strip_prefix("MSG ") {
-        if let Some((name, text)) = rest.split_once(' ') {
-            if !name.is_empty() {
-                return ServerLine::Msg { name: name.to_string(), text: text.to_string() };
-            }
-        }
+    if let Some(rest) = line.strip_prefix("MSG ")
+        && let Some((name, text)) = rest.split_once(' ')
+        && !name.is_empty()
+    {
+        return ServerLine::Msg {
+            name: name.to_string(),
+            text: text.to_string(),
+        };
     }
     if let Some(rest) = line.strip_prefix("ERR ") {
         let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
         if !code.is_empty() {
-            return ServerLine::Err { code: code.to_string(), reason: reason.to_string() };
+            return ServerLine::Err {
+                code: code.to_string(),
+                reason: reason.to_string(),
+            };
         }
     }
     ServerLine::Other(line.to_string())
+}
+
+/// Drops a line's LF, and a CR before it (netcat, telnet and Windows send CR LF).
+pub fn strip_line_end(bytes: &mut Vec<u8>) {
+    if bytes.last() == Some(&b'\n') {
+        bytes.pop();
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+    }
 }
 
 /// Checks a name against the contract; the error says what is wrong, for the user.
@@ -44,7 +59,10 @@ pub fn check_name(name: &str) -> Result<(), String> {
         return Err("a name cannot be empty".to_string());
     }
     if name.len() > MAX_NAME {
-        return Err(format!("a name is at most {MAX_NAME} bytes; that one is {}", name.len()));
+        return Err(format!(
+            "a name is at most {MAX_NAME} bytes; that one is {}",
+            name.len()
+        ));
     }
     if name.chars().any(char::is_whitespace) {
         return Err("a name cannot contain spaces".to_string());
@@ -66,7 +84,9 @@ pub fn check_text(text: &str) -> Result<(), String> {
     if text.chars().any(char::is_control) {
         // In a terminal, arrow keys and Tab put escape bytes in the line; the server would
         // refuse them (`ERR invalid-text`), so say it here, where the user can fix it.
-        return Err("not sent: the line contains control characters (Tab, arrow keys?)".to_string());
+        return Err(
+            "not sent: the line contains control characters (Tab, arrow keys?)".to_string(),
+        );
     }
     Ok(())
 }
@@ -105,17 +125,26 @@ mod tests {
     use super::*;
 
     fn msg(name: &str, text: &str) -> ServerLine {
-        ServerLine::Msg { name: name.to_string(), text: text.to_string() }
+        ServerLine::Msg {
+            name: name.to_string(),
+            text: text.to_string(),
+        }
     }
 
     fn err(code: &str, reason: &str) -> ServerLine {
-        ServerLine::Err { code: code.to_string(), reason: reason.to_string() }
+        ServerLine::Err {
+            code: code.to_string(),
+            reason: reason.to_string(),
+        }
     }
 
     #[test]
     fn parses_messages() {
         assert_eq!(parse_server_line("MSG bob hi"), msg("bob", "hi"));
-        assert_eq!(parse_server_line("MSG bob hi there  "), msg("bob", "hi there  "));
+        assert_eq!(
+            parse_server_line("MSG bob hi there  "),
+            msg("bob", "hi there  ")
+        );
         assert_eq!(parse_server_line("MSG bob hi\r"), msg("bob", "hi"));
         // The text may itself start with a space or be empty: it is everything after one space.
         assert_eq!(parse_server_line("MSG bob  x"), msg("bob", " x"));
@@ -133,8 +162,21 @@ mod tests {
 
     #[test]
     fn anything_else_is_other() {
-        for line in ["", "MSG", "MSG bob", "MSG  hi", "ERR", "ERR ", "msg bob hi", "hello"] {
-            assert_eq!(parse_server_line(line), ServerLine::Other(line.to_string()), "{line:?}");
+        for line in [
+            "",
+            "MSG",
+            "MSG bob",
+            "MSG  hi",
+            "ERR",
+            "ERR ",
+            "msg bob hi",
+            "hello",
+        ] {
+            assert_eq!(
+                parse_server_line(line),
+                ServerLine::Other(line.to_string()),
+                "{line:?}"
+            );
         }
     }
 
@@ -189,6 +231,10 @@ mod tests {
     fn sanitized_text_holds_no_control_character() {
         let every_char: String = (0..0x3000).filter_map(char::from_u32).collect();
         let shown = sanitize(&every_char);
-        assert!(!shown.chars().any(|c| c.is_control() || is_bidi_control(u32::from(c))));
+        assert!(
+            !shown
+                .chars()
+                .any(|c| c.is_control() || is_bidi_control(u32::from(c)))
+        );
     }
 }

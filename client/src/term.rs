@@ -182,12 +182,18 @@ mod tests {
 
     #[test]
     fn enter_splits_an_80x24_screen() {
-        assert_eq!(text(enter(24)), "ESC[?1049hESC[HESC[2JESC[1;23rESC[23;1HESC[24;1H");
+        assert_eq!(
+            text(enter(24)),
+            "ESC[?1049hESC[HESC[2JESC[1;23rESC[23;1HESC[24;1H"
+        );
     }
 
     #[test]
     fn a_message_goes_to_the_bottom_of_the_region_and_the_cursor_comes_back() {
-        assert_eq!(text(show_line(24, "bob: hi")), "ESC7ESC[23;1H\r\nbob: hiESC8");
+        assert_eq!(
+            text(show_line(24, "bob: hi")),
+            "ESC7ESC[23;1H\r\nbob: hiESC8"
+        );
         assert_eq!(text(show_line(50, "x")), "ESC7ESC[49;1H\r\nxESC8");
     }
 

@@ -1,4 +1,4 @@
-//! What the user sees. One `Ui`, behind a mutex, is the only writer of standard output: the
+//! What the user sees. One `Ui` is the only writer of standard output, under its lock: the
 //! reader thread shows what arrives, the main thread shows what the user sent.
 //!
 //! - Plain mode (a pipe or a file on either side): one line of text per event, no escape
@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::process;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::protocol::sanitize;
 use crate::term;
@@ -52,7 +52,11 @@ impl Line<'_> {
                 format!("{red}[server] {}{normal}", sanitize(code))
             }
             Line::ServerError { code, reason } => {
-                format!("{red}[server] {}: {}{normal}", sanitize(code), sanitize(reason))
+                format!(
+                    "{red}[server] {}: {}{normal}",
+                    sanitize(code),
+                    sanitize(reason)
+                )
             }
             Line::Other(line) => sanitize(line),
             Line::Notice(text) => format!("-- {}", sanitize(text)),
@@ -60,8 +64,10 @@ impl Line<'_> {
     }
 }
 
+/// The screen, shared by both threads (`Arc<Ui>`); every method takes the lock for one
+/// whole update.
 pub struct Ui {
-    output: Output,
+    output: Mutex<Output>,
 }
 
 enum Output {
@@ -81,7 +87,9 @@ struct Screen {
 
 impl Ui {
     pub fn plain() -> Ui {
-        Ui { output: Output::Plain(io::stdout()) }
+        Ui {
+            output: Mutex::new(Output::Plain(io::stdout())),
+        }
     }
 
     /// Splits the screen. From here on, every way out (even a signal or a panic) restores it.
@@ -90,28 +98,63 @@ impl Ui {
         // redraw in several writes, one per newline in it.
         let tty = File::from(io::stdout().as_fd().try_clone_to_owned()?);
         term::restore_on_signals()?;
-        let mut screen = Screen { tty, rows: term::rows(), history: VecDeque::new() };
+        let mut screen = Screen {
+            tty,
+            rows: term::rows(),
+            history: VecDeque::new(),
+        };
         term::set_active();
         screen.tty.write_all(&term::enter(screen.rows))?;
-        Ok(Ui { output: Output::Terminal(screen) })
+        Ok(Ui {
+            output: Mutex::new(Output::Terminal(screen)),
+        })
     }
 
     /// Adds one line to the conversation, without disturbing what the user is typing.
-    pub fn show(&mut self, line: &Line) -> io::Result<()> {
-        match &mut self.output {
-            Output::Plain(stdout) => writeln!(stdout, "{}", line.render(false)),
-            Output::Terminal(screen) => screen.draw(Some(line.render(true)), false),
+    pub fn show(&self, line: &Line) {
+        let result = self.lock().draw(Some(line), false);
+        if let Err(e) = result {
+            self.leave(1, &format!("cannot write to the screen: {e}"));
         }
     }
 
     /// Called after each line the user entered, with what to show for it (if anything).
-    pub fn input_done(&mut self, shown: Option<&Line>) -> io::Result<()> {
-        match &mut self.output {
-            Output::Plain(stdout) => match shown {
+    pub fn input_done(&self, shown: Option<&Line>) {
+        let result = self.lock().draw(shown, true);
+        if let Err(e) = result {
+            self.leave(1, &format!("cannot write to the screen: {e}"));
+        }
+    }
+
+    /// Ends the client: puts the terminal back, says why on standard error (if there is
+    /// anything to say), and exits with `status`. The lock is held to the end, so no other
+    /// thread can draw on the restored screen.
+    pub fn leave(&self, status: i32, why: &str) -> ! {
+        let _output = self.lock();
+        term::restore();
+        if !why.is_empty() {
+            eprintln!("{why}");
+        }
+        process::exit(status);
+    }
+
+    /// A thread that panicked while drawing ended the process (see `term::restore_on_panic`),
+    /// so a poisoned lock is never met; taking it over anyway is harmless.
+    fn lock(&self) -> MutexGuard<'_, Output> {
+        self.output.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Output {
+    fn draw(&mut self, line: Option<&Line>, after_enter: bool) -> io::Result<()> {
+        match self {
+            Output::Plain(stdout) => match line {
                 Some(line) => writeln!(stdout, "{}", line.render(false)),
                 None => Ok(()),
             },
-            Output::Terminal(screen) => screen.draw(shown.map(|line| line.render(true)), true),
+            Output::Terminal(screen) => {
+                screen.draw(line.map(|line| line.render(true)), after_enter)
+            }
         }
     }
 }
@@ -152,7 +195,7 @@ impl Screen {
             if after_enter {
                 out.extend(term::CLEAR_TO_END_OF_ROW);
             }
-            if let (true, Some(newest)) = (is_new_line, self.history.back()) {
+            if is_new_line && let Some(newest) = self.history.back() {
                 out.extend(term::show_line(rows, newest));
             }
         }
@@ -160,14 +203,53 @@ impl Screen {
     }
 }
 
-/// Ends the client: puts the terminal back, says why on standard error (if there is anything
-/// to say), and exits with `status`. The lock is held to the end, so no thread can draw on
-/// the restored screen.
-pub fn leave(ui: &Mutex<Ui>, status: i32, why: &str) -> ! {
-    let _ui = ui.lock().unwrap_or_else(PoisonError::into_inner);
-    term::restore();
-    if !why.is_empty() {
-        eprintln!("{why}");
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_lines_have_no_escape_sequences() {
+        let chat = Line::Chat {
+            name: "bob",
+            text: "hi \u{1b}[2J",
+        };
+        assert_eq!(chat.render(false), "bob: hi ^[[2J");
+        let own = Line::Own {
+            name: "alice",
+            text: "hello",
+        };
+        assert_eq!(own.render(false), "alice: hello");
+        let refusal = Line::ServerError {
+            code: "name-taken",
+            reason: "in use",
+        };
+        assert_eq!(refusal.render(false), "[server] name-taken: in use");
+        let bare = Line::ServerError {
+            code: "too-slow",
+            reason: "",
+        };
+        assert_eq!(bare.render(false), "[server] too-slow");
+        assert_eq!(Line::Other("HELLO\u{7}").render(false), "HELLO^G");
+        assert_eq!(
+            Line::Notice("choose a name").render(false),
+            "-- choose a name"
+        );
     }
-    process::exit(status);
+
+    #[test]
+    fn terminal_lines_add_only_our_own_styles() {
+        let chat = Line::Chat {
+            name: "b\u{1b}[31mob",
+            text: "hi",
+        };
+        assert_eq!(chat.render(true), "\u{1b}[1mb^[[31mob\u{1b}[0m: hi");
+        let refusal = Line::ServerError {
+            code: "name-taken",
+            reason: "in use",
+        };
+        assert_eq!(
+            refusal.render(true),
+            "\u{1b}[31m[server] name-taken: in use\u{1b}[0m"
+        );
+    }
 }

@@ -1,10 +1,10 @@
-//! What the client's tests share: a server to talk to, a bare TCP peer, the client itself run
-//! through pipes. Each test file uses only part of it.
+//! What the client's tests share: a server to talk to (the grader's fixture runs it, and its
+//! `grader::Client` plays the other users), and the client itself run through pipes. Each
+//! test file uses only part of it.
 #![allow(dead_code)]
 
 use std::env;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
@@ -36,11 +36,16 @@ pub fn server_bin() -> PathBuf {
 fn build_step1() -> PathBuf {
     let exe = env::current_exe().expect("the test's own path");
     // target/<profile>/deps/<this test>
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
     let target_dir = profile_dir.parent().expect("target dir");
     let mut cargo = Command::new(env!("CARGO"));
     cargo.args(["build", "--quiet", "-p", "step1_naive", "--target-dir"]);
-    cargo.arg(target_dir).current_dir(env!("CARGO_MANIFEST_DIR"));
+    cargo
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
     match profile_dir.file_name().and_then(|name| name.to_str()) {
         Some("debug") => {}
         Some("release") => {
@@ -56,80 +61,9 @@ fn build_step1() -> PathBuf {
     profile_dir.join("step1_naive")
 }
 
-/// A server process on a port the OS picked; killed when dropped.
-pub struct Server {
-    child: Child,
-    pub addr: String,
-}
-
-impl Server {
-    pub fn start() -> Server {
-        let bin = server_bin();
-        let mut child = Command::new(&bin)
-            .arg("127.0.0.1:0")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(TIMEOUT).expect("the server says where it listens");
-        let addr = line.trim().strip_prefix("listening on ").expect("`listening on` line");
-        Server { child, addr: addr.to_string() }
-    }
-
-    pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Another user, speaking the protocol over a bare socket.
-pub struct Peer {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Peer {
-    /// Connects and registers `name`; returns once the server has taken it. (`MSG ` is
-    /// refused with `empty-message` only from a registered client: see the client's
-    /// `register`.)
-    pub fn join(addr: &str, name: &str) -> Peer {
-        let writer = TcpStream::connect(addr).expect("peer connects");
-        writer.set_read_timeout(Some(TIMEOUT)).expect("read timeout");
-        let reader = BufReader::new(writer.try_clone().expect("clone"));
-        let mut peer = Peer { reader, writer };
-        peer.send(&format!("USER {name}\nMSG "));
-        let answer = peer.recv();
-        assert!(answer.starts_with("ERR empty-message"), "{name} not registered: {answer}");
-        peer
-    }
-
-    pub fn send(&mut self, line: &str) {
-        self.writer.write_all(format!("{line}\n").as_bytes()).expect("peer sends");
-    }
-
-    /// The next line from the server, without its LF.
-    pub fn recv(&mut self) -> String {
-        let mut line = String::new();
-        match self.reader.read_line(&mut line) {
-            Ok(0) => panic!("the server closed the peer's connection"),
-            Ok(_) => line.trim_end_matches('\n').to_string(),
-            Err(e) => panic!("peer got nothing in {TIMEOUT:?}: {e}"),
-        }
-    }
+/// The server under test, from the grader: on a port the OS picked, killed when dropped.
+pub fn start_server() -> grader::Server {
+    grader::Server::start(&server_bin().to_string_lossy())
 }
 
 /// The client run through pipes (plain mode); killed when dropped.
@@ -161,13 +95,20 @@ impl Client {
                 }
             }
         });
-        Client { child, stdin, lines, seen: Vec::new() }
+        Client {
+            child,
+            stdin,
+            lines,
+            seen: Vec::new(),
+        }
     }
 
     /// Types a line (LF added).
     pub fn type_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("input still open");
-        stdin.write_all(format!("{line}\n").as_bytes()).expect("client reads its input");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("client reads its input");
     }
 
     /// Ctrl-D: the end of the input.
@@ -182,7 +123,10 @@ impl Client {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => self.seen.push(line),
-                Err(_) => panic!("no line {wanted:?} in the output:\n{}", self.seen.join("\n")),
+                Err(_) => panic!(
+                    "no line {wanted:?} in the output:\n{}",
+                    self.seen.join("\n")
+                ),
             }
         }
     }
@@ -194,7 +138,11 @@ impl Client {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 break status;
             }
-            assert!(Instant::now() < deadline, "the client did not exit:\n{}", self.seen.join("\n"));
+            assert!(
+                Instant::now() < deadline,
+                "the client did not exit:\n{}",
+                self.seen.join("\n")
+            );
             thread::sleep(Duration::from_millis(20));
         };
         while let Ok(line) = self.lines.recv_timeout(TIMEOUT) {
