@@ -18,11 +18,15 @@
 //! | `ESC [ 1 m`        | SGR     | bold (a sender's name)                                       |
 //! | `ESC [ 31 m`       | SGR     | red text (a server error)                                    |
 //! | `ESC [ 0 m`        | SGR     | normal text again                                            |
-//! | CR LF              |         | to column 1 of the next row; at the bottom of the scroll   |
-//! |                    |         | region, scrolls the region (and only the region) up one row |
+//! | CR                 |         | cursor to column 1                                           |
+//! | `ESC D`            | IND     | cursor down one row; on the bottom row of the scroll region, |
+//! |                    |         | scrolls the region (and only the region) up one row instead |
 //!
 //! Every function here only builds bytes; the caller writes them with one `write` under a lock,
-//! so the kernel's echo of what the user types never lands in the middle of a sequence we send.
+//! so the two threads never interleave. The other writer is the kernel, echoing keys as they
+//! are pressed: it sends our bytes on in pieces, cut at each LF (which it turns into CR LF),
+//! and a pending echo can slip in between two pieces, landing in the conversation. Hence IND
+//! instead of LF: a redraw holds no LF, so it reaches the terminal in one piece.
 
 use std::ffi::{c_int, c_ulong, c_void};
 use std::io;
@@ -116,12 +120,12 @@ fn set_region(rows: u16) -> Vec<u8> {
     format!("\x1b[1;{}r", rows - 1).into_bytes()
 }
 
-/// Goes to the bottom row of the scroll region and prints each line after a CR LF, which
+/// Goes to the bottom row of the scroll region and prints each line after CR IND, which
 /// scrolls the region up by one row. A line wider than the screen wraps, still inside it.
 fn push_lines(out: &mut Vec<u8>, rows: u16, lines: &[&str]) {
     out.extend(format!("\x1b[{};1H", rows - 1).as_bytes());
     for line in lines {
-        out.extend(b"\r\n");
+        out.extend(b"\r\x1bD");
         out.extend(line.as_bytes());
     }
 }
@@ -192,16 +196,16 @@ mod tests {
     fn a_message_goes_to_the_bottom_of_the_region_and_the_cursor_comes_back() {
         assert_eq!(
             text(show_line(24, "bob: hi")),
-            "ESC7ESC[23;1H\r\nbob: hiESC8"
+            "ESC7ESC[23;1H\rESCDbob: hiESC8"
         );
-        assert_eq!(text(show_line(50, "x")), "ESC7ESC[49;1H\r\nxESC8");
+        assert_eq!(text(show_line(50, "x")), "ESC7ESC[49;1H\rESCDxESC8");
     }
 
     #[test]
     fn a_full_redraw_ends_on_an_empty_input_row() {
         assert_eq!(
             text(redraw_all(5, &["a", "b"])),
-            "ESC[HESC[2JESC[1;4rESC[4;1H\r\na\r\nbESC[5;1H"
+            "ESC[HESC[2JESC[1;4rESC[4;1H\rESCDa\rESCDbESC[5;1H"
         );
     }
 
