@@ -1,1 +1,233 @@
-fn main() {}
+//! loadgen: many chat clients from one process, to measure the four server designs.
+//!
+//! Every scenario connects its clients from explicit loopback source addresses, drives them
+//! all with `poll(2)` (one thread, or a few for `fanout`), proves each one registered, and
+//! stamps every message with its send time, so each delivery is timed and checked: nothing
+//! lost, nothing duplicated, each sender's order kept. With `--server PATH` loadgen starts the
+//! server itself and samples its CPU, memory and threads from `/proc`.
+//!
+//! Try it: `make step4 && ./target/release/step4_poll`, then in another terminal
+//! `cargo run --release -p loadgen -- fanout --clients 1000`. `make bench` runs them all.
+
+mod args;
+mod bench;
+mod capacity;
+mod check;
+mod churn;
+mod fanout;
+mod server;
+mod stats;
+mod svg;
+mod swarm;
+mod sys;
+mod table;
+mod target;
+mod wire;
+
+use args::Args;
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use table::Table;
+use target::Target;
+
+const USAGE: &str = "\
+usage: loadgen <scenario> [options]
+
+scenarios:
+  capacity  registered idle clients in steps up to --max; client 0 broadcasts probes at each
+            step. Passes while all connect and register, nothing is lost and p99 < 1 s.
+              --max N (19900)  --steps N,N,... (100,1000,2000,5000,10000,19900)
+              --probes K (20)  --interval-ms MS (50)  --idle-ms MS (1000)
+  fanout    --clients N (100) each send for --duration S (5) seconds, to all the others.
+              --rate R msgs/s per sender (0 = as fast as the server relays)
+              --senders N (all)  --window W in-flight messages (500)  --threads T (1)
+              --idle M connections that never register (the server still watches them)
+  churn     --workers C (8) connections at a time: connect, USER, MSG, close, for
+            --duration S (5) seconds. Time to register = connect to delivery of the MSG.
+  bench     the whole matrix over the four steps; writes REPORT.md and SVG charts.
+              --quick (about a minute)  --out DIR (bench)  --bin-dir DIR (loadgen's own)
+
+options of every scenario:
+  --server PATH [--server-arg ARG]...  start the server (on 127.0.0.1:0) and measure it
+  --addr IP:PORT                       or load a running server (127.0.0.1:7878)
+  --size BYTES                         message text length (32, at least 26)
+  --csv                                print one CSV row (with a header) instead of a table";
+
+/// Why loadgen stopped: bad usage (status 2) or a failed run (status 1).
+enum Fail {
+    Usage(String),
+    Run(String),
+}
+
+impl From<String> for Fail {
+    fn from(message: String) -> Self {
+        Fail::Run(message)
+    }
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    match run(&argv) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Fail::Usage(message)) => {
+            eprintln!("loadgen: {message}");
+            ExitCode::from(2)
+        }
+        Err(Fail::Run(message)) => {
+            eprintln!("loadgen: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+const COMMON: [&str; 4] = ["--server", "--server-arg", "--addr", "--size"];
+
+fn run(argv: &[String]) -> Result<(), Fail> {
+    let Some((command, rest)) = argv.split_first() else {
+        return Err(Fail::Usage(format!("no scenario given\n{USAGE}")));
+    };
+    let fd_limit = sys::raise_fd_limit().map_err(|e| format!("cannot read the open-file limit: {e}"))?;
+    // Descriptors loadgen needs besides its client sockets (stdio, pipes, /proc files).
+    let max_clients = (fd_limit as usize).saturating_sub(64);
+    match command.as_str() {
+        "capacity" => {
+            let args = parse(command, rest, &["--max", "--steps", "--probes", "--interval-ms", "--idle-ms"])?;
+            let max = args.get("--max", 19_900, 2..=max_clients).map_err(Fail::Usage)?;
+            let steps = match args.value("--steps") {
+                Some(list) => parse_steps(&list, max).map_err(Fail::Usage)?,
+                None => capacity::steps_up_to(max),
+            };
+            let cfg = capacity::Config {
+                steps,
+                probes: args.get("--probes", 20, 1..=10_000).map_err(Fail::Usage)?,
+                interval: Duration::from_millis(args.get("--interval-ms", 50, 0..=10_000).map_err(Fail::Usage)?),
+                idle: Duration::from_millis(args.get("--idle-ms", 1000, 0..=60_000).map_err(Fail::Usage)?),
+                size: size(&args)?,
+            };
+            let mut target = target(&args)?;
+            let outcome = capacity::run(&cfg, &mut target)?;
+            show(&args, outcome.table(), outcome.csv());
+            if !args.flag("--csv") {
+                println!("{}: {}", outcome.server, outcome.summary());
+            }
+            match outcome.held() {
+                Some(_) => Ok(()),
+                None => Err(Fail::Run(format!("capacity: no step passed: {}", outcome.summary()))),
+            }
+        }
+        "fanout" => {
+            let args = parse(command, rest, &["--clients", "--senders", "--rate", "--duration", "--window", "--threads", "--idle"])?;
+            let clients = args.get("--clients", 100, 2..=max_clients).map_err(Fail::Usage)?;
+            let idle = args.get("--idle", 0, 0..=max_clients - clients).map_err(Fail::Usage)?;
+            let cfg = fanout::Config {
+                clients,
+                senders: args.get("--senders", clients, 1..=clients).map_err(Fail::Usage)?,
+                rate: args.get("--rate", 0.0, 0.0..=1e7).map_err(Fail::Usage)?,
+                duration: seconds(&args, "--duration")?,
+                size: size(&args)?,
+                window: args.get("--window", 500, 1..=1000).map_err(Fail::Usage)?,
+                threads: args.get("--threads", 1, 1..=64).map_err(Fail::Usage)?,
+                idle,
+            };
+            let mut target = target(&args)?;
+            let outcome = fanout::run(&cfg, &mut target)?;
+            show(&args, outcome.table(), outcome.csv());
+            match outcome.problem() {
+                None => Ok(()),
+                Some(problem) => Err(Fail::Run(format!("fanout: delivery check failed: {problem}"))),
+            }
+        }
+        "churn" => {
+            let args = parse(command, rest, &["--workers", "--duration"])?;
+            let cfg = churn::Config {
+                workers: args.get("--workers", 8, 1..=max_clients - 2).map_err(Fail::Usage)?,
+                duration: seconds(&args, "--duration")?,
+                size: size(&args)?,
+            };
+            let mut target = target(&args)?;
+            let outcome = churn::run(&cfg, &mut target)?;
+            show(&args, outcome.table(), outcome.csv());
+            match outcome.problem() {
+                None => Ok(()),
+                Some(problem) => Err(Fail::Run(format!("churn: {problem}"))),
+            }
+        }
+        "bench" => {
+            let args = Args::parse(command, rest, &["--out", "--bin-dir"], &["--quick"]).map_err(Fail::Usage)?;
+            let bin_dir = match args.value("--bin-dir") {
+                Some(dir) => PathBuf::from(dir),
+                None => own_dir().ok_or_else(|| Fail::Usage("cannot tell loadgen's own directory; give --bin-dir".into()))?,
+            };
+            let out = PathBuf::from(args.value("--out").unwrap_or_else(|| "bench".into()));
+            bench::run(&bench::Config { quick: args.flag("--quick"), out, bin_dir }).map_err(Fail::Run)
+        }
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(Fail::Usage(format!("unknown scenario {other:?}\n{USAGE}"))),
+    }
+}
+
+fn parse(command: &str, rest: &[String], own: &[&str]) -> Result<Args, Fail> {
+    let valued: Vec<&str> = COMMON.iter().chain(own).copied().collect();
+    Args::parse(command, rest, &valued, &["--csv"]).map_err(Fail::Usage)
+}
+
+fn size(args: &Args) -> Result<usize, Fail> {
+    args.get("--size", 32, wire::MIN_TEXT..=1000).map_err(Fail::Usage)
+}
+
+fn seconds(args: &Args, name: &str) -> Result<Duration, Fail> {
+    let secs = args.get(name, 5.0, 0.1..=3600.0).map_err(Fail::Usage)?;
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_steps(list: &str, max: usize) -> Result<Vec<usize>, String> {
+    let steps: Vec<usize> = list
+        .split(',')
+        .map(|s| s.trim().parse().map_err(|_| format!("capacity: --steps {list:?} is not a list of numbers")))
+        .collect::<Result<_, _>>()?;
+    if steps.is_empty() || steps.windows(2).any(|w| w[0] >= w[1]) || steps[0] < 2 {
+        return Err("capacity: --steps must rise, from at least 2".into());
+    }
+    Ok(steps.into_iter().filter(|&n| n <= max).collect())
+}
+
+/// The server: started from `--server`, or reached at `--addr` (default 127.0.0.1:7878).
+fn target(args: &Args) -> Result<Target, Fail> {
+    match (args.value("--server"), args.value("--addr")) {
+        (Some(_), Some(_)) => Err(Fail::Usage("give either --server or --addr, not both".into())),
+        (Some(path), None) => Ok(Target::start(&PathBuf::from(path), &args.all("--server-arg"))?),
+        (None, addr) => {
+            let text = addr.unwrap_or_else(|| "127.0.0.1:7878".into());
+            let addr: SocketAddrV4 = text.parse().map_err(|_| Fail::Usage(format!("--addr {text:?} is not an IPv4 address with a port")))?;
+            if !addr.ip().is_loopback() {
+                return Err(Fail::Usage(format!("--addr {addr}: only loopback addresses (127.x.x.x) may be loaded")));
+            }
+            Ok(Target::at(addr)?)
+        }
+    }
+}
+
+fn show(args: &Args, table: Table, csv: Table) {
+    if args.flag("--csv") {
+        print!("{}", csv.csv());
+    } else {
+        print!("{}", table.render());
+    }
+}
+
+fn own_dir() -> Option<PathBuf> {
+    Some(std::env::current_exe().ok()?.parent()?.to_path_buf())
+}
+
+/// A progress line on stderr, stamped with the time since loadgen started.
+pub fn progress(message: &str) {
+    static START: OnceLock<Instant> = OnceLock::new();
+    let start = START.get_or_init(Instant::now);
+    eprintln!("[{:6.1}s] {message}", start.elapsed().as_secs_f64());
+}

@@ -1,0 +1,238 @@
+//! `capacity`: how many registered, idle clients does the server hold?
+//!
+//! Clients are added in steps (100, 1,000, 2,000, 5,000, 10,000, 19,900 by default). At each
+//! step, after every client is connected and registered, the server idles for a moment (its
+//! CPU is sampled), then client 0 broadcasts probes to all the others. A step passes when every
+//! client connected and registered, no probe was lost, duplicated or misordered, and the
+//! delivery p99 stayed under one second. The first failing step ends the run.
+
+use crate::check::{Checker, Verdict};
+use crate::server::{CpuMeter, CpuReading};
+use crate::stats::Histogram;
+use crate::swarm::{Swarm, Tally, now_ns};
+use crate::table::{Table, ms, opt, thousands};
+use crate::target::{Target, connect_clients, describe, failures_in, sync};
+use crate::wire::{DATA, Encoder};
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_STEPS: [usize; 6] = [100, 1_000, 2_000, 5_000, 10_000, 19_900];
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
+const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long after the last probe a delivery may still arrive before it counts as lost.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The pass mark for the delivery p99.
+const MAX_P99: Duration = Duration::from_secs(1);
+
+pub struct Config {
+    pub steps: Vec<usize>,
+    pub probes: u32,
+    pub interval: Duration,
+    /// How long the server idles at each step while its CPU is sampled.
+    pub idle: Duration,
+    pub size: usize,
+}
+
+/// The steps up to `max`, ending at `max` itself.
+pub fn steps_up_to(max: usize) -> Vec<usize> {
+    let mut steps: Vec<usize> = DEFAULT_STEPS.iter().copied().filter(|&n| n < max).collect();
+    steps.push(max);
+    steps
+}
+
+pub struct Step {
+    pub clients: usize,
+    pub connect: Duration,
+    pub register: Duration,
+    /// The server (and loadgen) while the clients idle.
+    pub idle: CpuReading,
+    pub latency: Histogram,
+    pub verdict: Verdict,
+    /// Why the step failed; `None` if it passed.
+    pub failure: Option<String>,
+}
+
+pub struct Outcome {
+    pub server: String,
+    /// The server idle with no client at all.
+    pub idle_empty: CpuReading,
+    pub steps: Vec<Step>,
+}
+
+impl Outcome {
+    /// The largest step that passed.
+    pub fn held(&self) -> Option<&Step> {
+        self.steps.iter().rfind(|s| s.failure.is_none())
+    }
+
+    pub fn failed(&self) -> Option<&Step> {
+        self.steps.iter().find(|s| s.failure.is_some())
+    }
+
+    /// `held 10,000 clients; 19,900 failed: ERR server-full x3,800` and the like.
+    pub fn summary(&self) -> String {
+        let held = self.held().map_or_else(|| "held no step".to_string(), |s| format!("held {} clients", thousands(s.clients as f64)));
+        match self.failed() {
+            Some(step) => format!("{held}; {} failed: {}", thousands(step.clients as f64), step.failure.as_deref().unwrap_or("")),
+            None => format!("{held}; every step passed (the largest tried)"),
+        }
+    }
+
+    pub fn table(&self) -> Table {
+        let mut t = Table::new(&["clients", "connect s", "register s", "idle CPU %", "RSS MiB", "threads", "p50 ms", "p99 ms", "max ms", "lost", "result"]);
+        for s in &self.steps {
+            t.row(vec![
+                thousands(s.clients as f64),
+                format!("{:.2}", s.connect.as_secs_f64()),
+                format!("{:.2}", s.register.as_secs_f64()),
+                opt(s.idle.server_cpu, 1),
+                opt(s.idle.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
+                opt(s.idle.server_threads.map(|t| t as f64), 0),
+                ms(s.latency.percentile(50.0)),
+                ms(s.latency.percentile(99.0)),
+                ms(s.latency.max()),
+                thousands(s.verdict.lost as f64),
+                s.failure.clone().unwrap_or_else(|| "ok".into()),
+            ]);
+        }
+        t
+    }
+
+    pub fn csv(&self) -> Table {
+        let mut t = Table::new(&["server", "held", "failed_at", "reason", "idle_cpu_empty_pct", "idle_cpu_held_pct", "p99_held_ms", "rss_held_mib", "threads_held"]);
+        let held = self.held();
+        let failed = self.failed();
+        t.row(vec![
+            self.server.clone(),
+            held.map_or(0, |s| s.clients).to_string(),
+            failed.map_or_else(String::new, |s| s.clients.to_string()),
+            failed.and_then(|s| s.failure.clone()).unwrap_or_default(),
+            opt(self.idle_empty.server_cpu, 2),
+            opt(held.and_then(|s| s.idle.server_cpu), 2),
+            ms(held.and_then(|s| s.latency.percentile(99.0))),
+            opt(held.and_then(|s| s.idle.server_rss_kib).map(|k| k as f64 / 1024.0), 1),
+            opt(held.and_then(|s| s.idle.server_threads).map(|t| t as f64), 0),
+        ]);
+        t
+    }
+}
+
+pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
+    let epoch = Instant::now();
+    let mut swarm = Swarm::new(Encoder::new(cfg.size), Tally::new(Checker::new(Vec::new(), 1)), epoch);
+    let idle_empty = idle(&mut swarm, target, cfg.idle)?;
+    let mut outcome = Outcome { server: target.name(), idle_empty, steps: Vec::new() };
+    for &clients in &cfg.steps {
+        let step = run_step(&mut swarm, clients, cfg, target);
+        crate::progress(&format!(
+            "capacity {}: {} clients {} (p99 {} ms)",
+            outcome.server,
+            thousands(clients as f64),
+            step.failure.as_deref().unwrap_or("ok"),
+            ms(step.latency.percentile(99.0))
+        ));
+        let passed = step.failure.is_none();
+        outcome.steps.push(step);
+        if !passed {
+            break;
+        }
+    }
+    swarm.close_all();
+    Ok(outcome)
+}
+
+/// Grows the swarm to `clients` and probes it; any error becomes the step's failure.
+fn run_step(swarm: &mut Swarm, clients: usize, cfg: &Config, target: &mut Target) -> Step {
+    let mut step = Step {
+        clients,
+        connect: Duration::ZERO,
+        register: Duration::ZERO,
+        idle: CpuReading::default(),
+        latency: Histogram::new(),
+        verdict: Verdict::default(),
+        failure: None,
+    };
+    if let Err(why) = grow_and_probe(swarm, &mut step, cfg, target) {
+        step.failure = Some(why);
+    }
+    step
+}
+
+fn grow_and_probe(swarm: &mut Swarm, step: &mut Step, cfg: &Config, target: &mut Target) -> Result<(), String> {
+    let start = Instant::now();
+    let had = swarm.conns.len();
+    let failures = connect_clients(swarm, had as u32..step.clients as u32, true, target, start + CONNECT_TIMEOUT)?;
+    step.connect = start.elapsed();
+    if !failures.is_empty() {
+        return Err(describe(&failures));
+    }
+    let start = Instant::now();
+    let unconfirmed = sync(swarm, 0, target, start + SYNC_TIMEOUT)?;
+    step.register = start.elapsed();
+    if unconfirmed > 0 {
+        return Err(format!("unregistered: {unconfirmed} clients got no message within {SYNC_TIMEOUT:?}"));
+    }
+    let next_probe = swarm.conns[0].sent + 1;
+    for i in had.max(1)..swarm.conns.len() {
+        let id = swarm.conns[i].id;
+        swarm.conns[i].receiver = Some(swarm.tally.checker.join(id, &[next_probe]));
+    }
+    step.idle = idle(swarm, target, cfg.idle)?;
+    swarm.tally.latency = Histogram::new();
+    probe(swarm, cfg, target)?;
+    step.latency = std::mem::take(&mut swarm.tally.latency);
+    step.verdict = swarm.tally.checker.verdict(&[swarm.conns[0].sent]);
+    let failures = failures_in(swarm, 0..swarm.conns.len());
+    if !failures.is_empty() {
+        return Err(describe(&failures));
+    }
+    if !step.verdict.is_clean() {
+        let v = &step.verdict;
+        return Err(format!("lost {} duplicated {} misordered {} of {} deliveries", v.lost, v.duplicated, v.misordered, v.expected));
+    }
+    match step.latency.percentile(99.0) {
+        Some(p99) if p99 >= MAX_P99.as_nanos() as u64 => Err(format!("late: p99 {} ms", ms(Some(p99)))),
+        _ => Ok(()),
+    }
+}
+
+/// Lets everything idle for `how_long` (still reading) and measures the CPU meanwhile.
+fn idle(swarm: &mut Swarm, target: &mut Target, how_long: Duration) -> Result<CpuReading, String> {
+    let meter = CpuMeter::start(target.pid());
+    let end = Instant::now() + how_long;
+    while Instant::now() < end {
+        let left = end.saturating_duration_since(Instant::now()).as_millis() as i32;
+        swarm.turn(left.clamp(1, 100)).map_err(|e| format!("poll failed: {e}"))?;
+        target.alive()?;
+    }
+    Ok(meter.read())
+}
+
+/// Client 0 sends `cfg.probes` probes, `cfg.interval` apart; then waits until all arrived.
+fn probe(swarm: &mut Swarm, cfg: &Config, target: &mut Target) -> Result<(), String> {
+    let start = Instant::now();
+    let mut sent = 0;
+    loop {
+        let due = if cfg.interval.is_zero() { cfg.probes } else { ((start.elapsed().as_nanos() / cfg.interval.as_nanos()) as u32 + 1).min(cfg.probes) };
+        while sent < due {
+            sent += 1;
+            let now = now_ns(swarm.epoch);
+            let Swarm { conns, encoder, .. } = swarm;
+            conns[0].sent += 1;
+            let seq = conns[0].sent;
+            encoder.put(conns[0].out_mut(), DATA, seq, now);
+        }
+        let all_sent = sent == cfg.probes && swarm.conns[0].pending_out() == 0;
+        let so_far = swarm.tally.checker.verdict(&[swarm.conns[0].sent]);
+        if all_sent && so_far.delivered >= so_far.expected {
+            return Ok(());
+        }
+        if start.elapsed() > cfg.interval * cfg.probes + DELIVERY_TIMEOUT {
+            return Ok(());
+        }
+        swarm.turn(5).map_err(|e| format!("poll failed: {e}"))?;
+        target.alive()?;
+        if !swarm.conns[0].is_open() {
+            return Err(format!("the probing client was disconnected ({})", swarm.conns[0].failure.clone().unwrap_or_default()));
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! `fanout`: N clients each send for T seconds, every message goes to the N-1 others.
+//!
+//! Senders either keep a fixed rate (`--rate R` messages/s each, timestamps are the scheduled
+//! send times so a server that falls behind shows in the latency) or go as fast as the server
+//! relays. Either way they respect a window: all senders together never have more than
+//! `--window` messages that some receiver has not yet read. The server's backlog for any client
+//! therefore stays below the window, its too-slow cut (at 1,000 or more queued messages) never
+//! fires on a correct server, and the figure measured is the server's throughput, not the size
+//! of its queues. The clients are shared among `--threads` threads, each with its own poll loop.
+
+use crate::check::{Checker, MAX_PAIRS, Verdict};
+use crate::server::{CpuMeter, CpuReading};
+use crate::stats::Histogram;
+use crate::swarm::{Swarm, Tally};
+use crate::table::{Table, ms, opt, thousands};
+use crate::target::{Failures, Target, connect_clients, describe, failures_in, sync};
+use crate::wire::{DATA, Encoder};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long after the senders stop the last deliveries may still arrive.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct Config {
+    pub clients: usize,
+    /// Clients `0..senders` send; all receive.
+    pub senders: usize,
+    /// Messages per second per sender; 0 = as fast as the window allows.
+    pub rate: f64,
+    pub duration: Duration,
+    pub size: usize,
+    pub window: u64,
+    pub threads: usize,
+    /// Connections that never register: they receive nothing, but the server still watches
+    /// them (a poll server scans them on every round).
+    pub idle: usize,
+}
+
+pub struct Outcome {
+    pub server: String,
+    pub clients: usize,
+    pub senders: usize,
+    pub idle: usize,
+    pub rate: f64,
+    pub duration: Duration,
+    /// Messages sent, all senders together.
+    pub sent: u64,
+    pub verdict: Verdict,
+    pub latency: Histogram,
+    /// From the start of sending to the last delivery.
+    pub elapsed: Duration,
+    /// Server and loadgen while sending.
+    pub cpu: CpuReading,
+    pub failures: Failures,
+}
+
+impl Outcome {
+    pub fn sent_per_s(&self) -> f64 {
+        self.sent as f64 / self.duration.as_secs_f64()
+    }
+
+    pub fn delivered_per_s(&self) -> f64 {
+        self.verdict.delivered as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub fn problem(&self) -> Option<String> {
+        if !self.failures.is_empty() {
+            return Some(format!("disconnected: {}", describe(&self.failures)));
+        }
+        let v = &self.verdict;
+        (!v.is_clean()).then(|| format!("lost {} duplicated {} misordered {}", v.lost, v.duplicated, v.misordered))
+    }
+
+    pub fn table(&self) -> Table {
+        let mut t = Table::new(&[
+            "clients", "idle", "senders", "offered msg/s", "sent msg/s", "delivered/s", "lost", "p50 ms", "p90 ms", "p99 ms", "max ms",
+            "server CPU %", "loadgen CPU %", "RSS MiB", "threads", "result",
+        ]);
+        let offered = if self.rate > 0.0 { thousands(self.rate * self.senders as f64) } else { "max".into() };
+        t.row(vec![
+            thousands(self.clients as f64),
+            thousands(self.idle as f64),
+            thousands(self.senders as f64),
+            offered,
+            thousands(self.sent_per_s()),
+            thousands(self.delivered_per_s()),
+            thousands(self.verdict.lost as f64),
+            ms(self.latency.percentile(50.0)),
+            ms(self.latency.percentile(90.0)),
+            ms(self.latency.percentile(99.0)),
+            ms(self.latency.max()),
+            opt(self.cpu.server_cpu, 0),
+            opt(self.cpu.loadgen_cpu, 0),
+            opt(self.cpu.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
+            opt(self.cpu.server_threads.map(|t| t as f64), 0),
+            self.problem().unwrap_or_else(|| "ok".into()),
+        ]);
+        t
+    }
+
+    pub fn csv(&self) -> Table {
+        let mut t = Table::new(&[
+            "server", "clients", "idle", "senders", "rate", "seconds", "sent_per_s", "delivered_per_s", "lost", "duplicated", "misordered",
+            "p50_ms", "p90_ms", "p99_ms", "max_ms", "server_cpu_pct", "loadgen_cpu_pct", "server_rss_mib", "server_threads",
+        ]);
+        let v = &self.verdict;
+        t.row(vec![
+            self.server.clone(),
+            self.clients.to_string(),
+            self.idle.to_string(),
+            self.senders.to_string(),
+            self.rate.to_string(),
+            self.duration.as_secs_f64().to_string(),
+            format!("{:.0}", self.sent_per_s()),
+            format!("{:.0}", self.delivered_per_s()),
+            v.lost.to_string(),
+            v.duplicated.to_string(),
+            v.misordered.to_string(),
+            ms(self.latency.percentile(50.0)),
+            ms(self.latency.percentile(90.0)),
+            ms(self.latency.percentile(99.0)),
+            ms(self.latency.max()),
+            opt(self.cpu.server_cpu, 1),
+            opt(self.cpu.loadgen_cpu, 1),
+            opt(self.cpu.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
+            opt(self.cpu.server_threads.map(|t| t as f64), 0),
+        ]);
+        t
+    }
+}
+
+/// The window shared by all sending threads.
+struct Flow {
+    window: u64,
+    /// Messages sent (or about to be) by all threads.
+    reserved: AtomicU64,
+    /// Per thread: the least, over its receivers, of messages read plus messages sent.
+    /// `reserved - progress` is the most any of its receivers still has to read.
+    progress: Vec<AtomicU64>,
+    /// Threads still in their sending phase.
+    sending: AtomicUsize,
+}
+
+impl Flow {
+    fn floor(&self) -> u64 {
+        self.progress.iter().map(|p| p.load(Ordering::Acquire)).min().unwrap_or(0)
+    }
+
+    /// Takes up to `want` sends from the window; returns how many were granted.
+    fn reserve(&self, want: u64) -> u64 {
+        let limit = self.floor() + self.window;
+        let mut current = self.reserved.load(Ordering::Acquire);
+        loop {
+            let granted = want.min(limit.saturating_sub(current));
+            if granted == 0 {
+                return 0;
+            }
+            match self.reserved.compare_exchange_weak(current, current + granted, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return granted,
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    fn drained(&self) -> bool {
+        self.sending.load(Ordering::Acquire) == 0 && self.floor() >= self.reserved.load(Ordering::Acquire)
+    }
+}
+
+/// When the senders start and stop.
+#[derive(Clone, Copy)]
+struct Plan {
+    start: Instant,
+    end: Instant,
+    rate: f64,
+    senders: u32,
+}
+
+pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
+    if cfg.clients.saturating_mul(cfg.senders) > MAX_PAIRS {
+        return Err(format!("fanout: {} clients x {} senders is too many pairs to check; lower --senders", cfg.clients, cfg.senders));
+    }
+    let epoch = Instant::now();
+    let mut swarm = Swarm::new(Encoder::new(cfg.size), Tally::new(Checker::new(Vec::new(), 0)), epoch);
+    let deadline = Instant::now() + SETUP_TIMEOUT;
+    let everyone = (cfg.clients + cfg.idle) as u32;
+    let failures = connect_clients(&mut swarm, cfg.clients as u32..everyone, false, target, deadline)?;
+    if !failures.is_empty() {
+        return Err(format!("fanout: could not connect {} idle connections: {}", cfg.idle, describe(&failures)));
+    }
+    let failures = connect_clients(&mut swarm, 0..cfg.clients as u32, true, target, deadline)?;
+    if !failures.is_empty() {
+        return Err(format!("fanout: could not connect {} clients: {}", cfg.clients, describe(&failures)));
+    }
+    let unconfirmed = sync(&mut swarm, 0, target, deadline)?;
+    if unconfirmed > 0 {
+        return Err(format!("fanout: {unconfirmed} clients never received a message: is {} a chat server?", target.addr));
+    }
+    let parts = split(swarm, cfg.threads, cfg.clients, cfg.senders);
+    let flow = Flow {
+        window: cfg.window,
+        reserved: AtomicU64::new(0),
+        progress: (0..parts.len()).map(|_| AtomicU64::new(0)).collect(),
+        sending: AtomicUsize::new(parts.len()),
+    };
+    let start = Instant::now();
+    let plan = Plan { start, end: start + cfg.duration, rate: cfg.rate, senders: cfg.senders as u32 };
+    let meter = CpuMeter::start(target.pid());
+    let parts = thread::scope(|scope| {
+        let workers: Vec<_> = parts.into_iter().enumerate().map(|(me, part)| {
+            let flow = &flow;
+            scope.spawn(move || drive(part, me, flow, plan))
+        }).collect();
+        thread::sleep(plan.end.saturating_duration_since(Instant::now()));
+        let cpu = meter.read();
+        let parts: Vec<Swarm> = workers.into_iter().filter_map(|w| w.join().ok()).collect();
+        (cpu, parts)
+    });
+    let (cpu, parts) = parts;
+    target.alive()?;
+    Ok(outcome(cfg, target, parts, plan, cpu))
+}
+
+/// Shares the connections among `threads` swarms, each checking its own receivers (the
+/// registered clients, ids below `clients`).
+fn split(mut swarm: Swarm, threads: usize, clients: usize, senders: usize) -> Vec<Swarm> {
+    let total = swarm.conns.len();
+    let per = total.div_ceil(threads.max(1));
+    let mut parts = Vec::new();
+    while !swarm.conns.is_empty() {
+        let at = swarm.conns.len().saturating_sub(per);
+        let mut part = swarm.split_off(at, Tally::new(Checker::new(Vec::new(), 0)));
+        let mut ids = Vec::new();
+        for conn in part.conns.iter_mut().filter(|c| (c.id as usize) < clients) {
+            conn.receiver = Some(ids.len());
+            ids.push(conn.id);
+        }
+        part.tally = Tally::new(Checker::new(ids, senders));
+        parts.push(part);
+    }
+    parts.reverse();
+    parts
+}
+
+/// One thread's loop: send within the window until the plan ends, then read until every
+/// receiver got everything (or the drain timeout).
+fn drive(mut swarm: Swarm, me: usize, flow: &Flow, plan: Plan) -> Swarm {
+    let senders: Vec<usize> = (0..swarm.conns.len()).filter(|&i| swarm.conns[i].id < plan.senders).collect();
+    let mut cursor = 0;
+    let mut sending = true;
+    let share = (flow.window / flow.progress.len() as u64).max(1);
+    loop {
+        let now = Instant::now();
+        if sending && now >= plan.end {
+            sending = false;
+            flow.sending.fetch_sub(1, Ordering::AcqRel);
+        }
+        if sending {
+            if plan.rate > 0.0 {
+                send_scheduled(&mut swarm, &senders, flow, plan, now);
+            } else if !senders.is_empty() {
+                let granted = flow.reserve(share);
+                cursor = send_round_robin(&mut swarm, &senders, cursor, granted);
+            }
+        } else if flow.drained() || now >= plan.end + DRAIN_TIMEOUT {
+            return swarm;
+        }
+        if swarm.turn(1).is_err() {
+            return swarm;
+        }
+        flow.progress[me].store(progress(&swarm), Ordering::Release);
+    }
+}
+
+/// The least, over this swarm's open receivers, of messages read plus messages sent.
+fn progress(swarm: &Swarm) -> u64 {
+    let open = swarm.conns.iter().filter(|c| c.is_open());
+    let each = open.filter_map(|c| Some(swarm.tally.checker.got(c.receiver?) + c.sent as u64));
+    each.min().unwrap_or(u64::MAX)
+}
+
+/// Gives `count` messages to the senders in turn, starting at `cursor`; returns the next cursor.
+fn send_round_robin(swarm: &mut Swarm, senders: &[usize], mut cursor: usize, count: u64) -> usize {
+    let now = crate::swarm::now_ns(swarm.epoch);
+    let Swarm { conns, encoder, .. } = swarm;
+    for _ in 0..count {
+        let conn = &mut conns[senders[cursor]];
+        conn.sent += 1;
+        let seq = conn.sent;
+        encoder.put(conn.out_mut(), DATA, seq, now);
+        cursor = (cursor + 1) % senders.len();
+    }
+    cursor
+}
+
+/// Sends what each sender's schedule has due: message k of sender s is due at
+/// `start + (k + s / senders) / rate`, and carries that time as its send time.
+fn send_scheduled(swarm: &mut Swarm, senders: &[usize], flow: &Flow, plan: Plan, now: Instant) {
+    let since_start = now.duration_since(plan.start).as_secs_f64();
+    let last_k = plan.end.duration_since(plan.start).as_secs_f64() * plan.rate;
+    let start_ns = plan.start.duration_since(swarm.epoch).as_nanos() as f64;
+    let Swarm { conns, encoder, .. } = swarm;
+    for &i in senders {
+        let conn = &mut conns[i];
+        let phase = conn.id as f64 / plan.senders as f64;
+        let due = ((since_start * plan.rate - phase).floor() + 1.0).clamp(0.0, (last_k - phase).ceil().max(0.0)) as u64;
+        let granted = flow.reserve(due.saturating_sub(conn.sent as u64));
+        for _ in 0..granted {
+            let k = conn.sent as f64;
+            conn.sent += 1;
+            let (seq, due_ns) = (conn.sent, start_ns + (k + phase) / plan.rate * 1e9);
+            encoder.put(conn.out_mut(), DATA, seq, due_ns as u64);
+        }
+    }
+}
+
+fn outcome(cfg: &Config, target: &Target, parts: Vec<Swarm>, plan: Plan, cpu: CpuReading) -> Outcome {
+    let mut sent_by = vec![0u32; cfg.senders];
+    for conn in parts.iter().flat_map(|p| &p.conns) {
+        if let Some(slot) = sent_by.get_mut(conn.id as usize) {
+            *slot = conn.sent;
+        }
+    }
+    let mut verdict = Verdict::default();
+    let mut latency = Histogram::new();
+    let mut failures = Failures::new();
+    let mut last_ns = 0;
+    for part in &parts {
+        verdict.add(&part.tally.checker.verdict(&sent_by));
+        latency.merge(&part.tally.latency);
+        last_ns = last_ns.max(part.tally.last_ns);
+        for (why, n) in failures_in(part, 0..part.conns.len()) {
+            *failures.entry(why).or_insert(0) += n;
+        }
+    }
+    let start_ns = parts.first().map_or(0, |p| plan.start.duration_since(p.epoch).as_nanos() as u64);
+    Outcome {
+        server: target.name(),
+        clients: cfg.clients,
+        senders: cfg.senders,
+        idle: cfg.idle,
+        rate: cfg.rate,
+        duration: cfg.duration,
+        sent: sent_by.iter().map(|&n| n as u64).sum(),
+        verdict,
+        latency,
+        elapsed: Duration::from_nanos(last_ns.saturating_sub(start_ns)),
+        cpu,
+        failures,
+    }
+}

@@ -1,0 +1,316 @@
+//! A small SVG writer for the bench charts: line charts (optionally on log axes) and grouped
+//! bar charts, with axes, ticks, labels, a legend and one colour per series.
+//!
+//! Everything is drawn inside a fixed `WIDTH` x `HEIGHT` view box; the plot area leaves
+//! margins for the title, the axis labels and the legend on the right.
+
+use std::fmt::Write;
+
+const WIDTH: f64 = 760.0;
+const HEIGHT: f64 = 420.0;
+const LEFT: f64 = 80.0;
+const RIGHT: f64 = 600.0;
+const TOP: f64 = 50.0;
+const BOTTOM: f64 = 360.0;
+const FONT: &str = "font-family=\"sans-serif\" font-size=\"12\"";
+
+/// One colour per step, the same in every chart (Okabe-Ito, readable by colour-blind eyes).
+pub const COLOURS: [&str; 6] = ["#D55E00", "#E69F00", "#009E73", "#0072B2", "#CC79A7", "#56B4E9"];
+
+/// A named series of points (line chart) or of values per group (bar chart).
+pub struct Series {
+    pub name: String,
+    pub colour: &'static str,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// How values map to one axis: linear from 0, or logarithmic.
+#[derive(Clone, Copy)]
+struct Scale {
+    low: f64,
+    high: f64,
+    log: bool,
+}
+
+impl Scale {
+    /// A scale covering `values`: linear ones start at 0 and end on a round number, log ones
+    /// span whole powers of ten.
+    fn covering(values: impl Iterator<Item = f64>, log: bool) -> Scale {
+        let values: Vec<f64> = values.filter(|v| v.is_finite() && (!log || *v > 0.0)).collect();
+        let max = values.iter().copied().fold(f64::MIN, f64::max);
+        let min = values.iter().copied().fold(f64::MAX, f64::min);
+        if values.is_empty() {
+            return Scale { low: if log { 1.0 } else { 0.0 }, high: if log { 10.0 } else { 1.0 }, log };
+        }
+        if log {
+            let low = 10f64.powf(min.log10().floor());
+            let high = 10f64.powf(max.log10().ceil()).max(low * 10.0);
+            Scale { low, high, log }
+        } else {
+            Scale { low: 0.0, high: nice_ceiling(max.max(min.abs()).max(1e-9)), log }
+        }
+    }
+
+    /// Position of `value` between 0 (low end) and 1 (high end), clamped.
+    fn fraction(&self, value: f64) -> f64 {
+        let f = if self.log {
+            (value.max(self.low).log10() - self.low.log10()) / (self.high.log10() - self.low.log10())
+        } else {
+            (value - self.low) / (self.high - self.low)
+        };
+        f.clamp(0.0, 1.0)
+    }
+
+    fn ticks(&self) -> Vec<f64> {
+        if self.log {
+            let mut ticks = Vec::new();
+            let mut t = self.low;
+            while t <= self.high * 1.0001 {
+                ticks.push(t);
+                t *= 10.0;
+            }
+            return ticks;
+        }
+        let step = nice_ceiling(self.high / 5.0);
+        (0..=((self.high / step).round() as usize)).map(|i| i as f64 * step).collect()
+    }
+}
+
+/// The smallest of 1, 2, 2.5, 5 or 10 times a power of ten that is at least `value`.
+fn nice_ceiling(value: f64) -> f64 {
+    let power = 10f64.powf(value.log10().floor());
+    let nice = [1.0, 2.0, 2.5, 5.0, 10.0].into_iter().find(|m| m * power >= value * 0.9999).unwrap_or(10.0);
+    nice * power
+}
+
+/// `1500` -> `1.5k`, `2000000` -> `2M`, `0.25` -> `0.25`.
+pub fn short(value: f64) -> String {
+    let (scaled, unit) = match value.abs() {
+        v if v >= 1e9 => (value / 1e9, "G"),
+        v if v >= 1e6 => (value / 1e6, "M"),
+        v if v >= 1e3 => (value / 1e3, "k"),
+        _ => (value, ""),
+    };
+    let decimals = if scaled.abs() >= 100.0 { 0 } else if scaled.abs() >= 10.0 { 1 } else { 2 };
+    let text = format!("{scaled:.decimals$}");
+    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { &text };
+    format!("{text}{unit}")
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// An SVG document being written.
+struct Canvas {
+    out: String,
+}
+
+impl Canvas {
+    fn new(title: &str) -> Canvas {
+        let mut out = String::new();
+        let _ = writeln!(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" width=\"{WIDTH}\" height=\"{HEIGHT}\">");
+        let _ = writeln!(out, "<rect x=\"0\" y=\"0\" width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"white\"/>");
+        let mut canvas = Canvas { out };
+        canvas.text(WIDTH / 2.0, 24.0, "middle", &format!("<tspan font-weight=\"bold\">{}</tspan>", escape(title)), true);
+        canvas
+    }
+
+    fn line(&mut self, (x1, y1): (f64, f64), (x2, y2): (f64, f64), colour: &str, width: f64) {
+        let _ = writeln!(self.out, "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" stroke=\"{colour}\" stroke-width=\"{width}\"/>");
+    }
+
+    fn rect(&mut self, x: f64, y: f64, width: f64, height: f64, colour: &str) {
+        let _ = writeln!(self.out, "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"{height:.1}\" fill=\"{colour}\"/>");
+    }
+
+    /// Text anchored at (x, y); `markup` says `content` is already escaped SVG.
+    fn text(&mut self, x: f64, y: f64, anchor: &str, content: &str, markup: bool) {
+        let content = if markup { content.to_string() } else { escape(content) };
+        let _ = writeln!(self.out, "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"{anchor}\" {FONT}>{content}</text>");
+    }
+
+    fn vertical_text(&mut self, x: f64, y: f64, content: &str) {
+        let _ = writeln!(self.out, "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 {x:.1} {y:.1})\" {FONT}>{}</text>", escape(content));
+    }
+
+    /// The y axis with ticks, grid lines and its label.
+    fn y_axis(&mut self, scale: &Scale, label: &str) {
+        for tick in scale.ticks() {
+            let y = BOTTOM - scale.fraction(tick) * (BOTTOM - TOP);
+            self.line((LEFT, y), (RIGHT, y), "#dddddd", 1.0);
+            self.line((LEFT - 5.0, y), (LEFT, y), "black", 1.0);
+            self.text(LEFT - 8.0, y + 4.0, "end", &short(tick), false);
+        }
+        self.line((LEFT, TOP), (LEFT, BOTTOM), "black", 1.0);
+        self.vertical_text(18.0, (TOP + BOTTOM) / 2.0, label);
+    }
+
+    fn legend(&mut self, series: &[Series]) {
+        for (i, s) in series.iter().enumerate() {
+            let y = TOP + 10.0 + 22.0 * i as f64;
+            self.rect(RIGHT + 20.0, y - 9.0, 14.0, 10.0, s.colour);
+            self.text(RIGHT + 40.0, y, "start", &s.name, false);
+        }
+    }
+
+    fn finish(mut self) -> String {
+        self.out.push_str("</svg>\n");
+        self.out
+    }
+}
+
+/// A line chart of `series`, points joined in x order, each marked with a dot.
+pub fn line_chart(title: &str, x_label: &str, y_label: &str, log_x: bool, log_y: bool, series: &[Series]) -> String {
+    let points = || series.iter().flat_map(|s| s.points.iter().copied());
+    let (xs, ys) = (Scale::covering(points().map(|p| p.0), log_x), Scale::covering(points().map(|p| p.1), log_y));
+    let mut canvas = Canvas::new(title);
+    canvas.y_axis(&ys, y_label);
+    for tick in xs.ticks() {
+        let x = LEFT + xs.fraction(tick) * (RIGHT - LEFT);
+        canvas.line((x, BOTTOM), (x, BOTTOM + 5.0), "black", 1.0);
+        canvas.text(x, BOTTOM + 18.0, "middle", &short(tick), false);
+    }
+    canvas.line((LEFT, BOTTOM), (RIGHT, BOTTOM), "black", 1.0);
+    canvas.text((LEFT + RIGHT) / 2.0, BOTTOM + 40.0, "middle", x_label, false);
+    for s in series {
+        let mut sorted: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let at = |(x, y): (f64, f64)| (LEFT + xs.fraction(x) * (RIGHT - LEFT), BOTTOM - ys.fraction(y) * (BOTTOM - TOP));
+        for pair in sorted.windows(2) {
+            canvas.line(at(pair[0]), at(pair[1]), s.colour, 2.0);
+        }
+        for &p in &sorted {
+            let (x, y) = at(p);
+            let _ = writeln!(canvas.out, "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3.5\" fill=\"{}\"/>", s.colour);
+        }
+    }
+    canvas.legend(series);
+    canvas.finish()
+}
+
+/// Grouped bars: one group per entry of `groups`, one bar per series in each (a series'
+/// value for group g is the y of its point with x = g; missing points leave a gap). Each bar
+/// carries its value on top.
+pub fn bar_chart(title: &str, y_label: &str, groups: &[String], series: &[Series]) -> String {
+    let value = |s: &Series, g: usize| s.points.iter().find(|p| p.0 == g as f64).map(|p| p.1);
+    let ys = Scale::covering(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)), false);
+    let mut canvas = Canvas::new(title);
+    canvas.y_axis(&ys, y_label);
+    canvas.line((LEFT, BOTTOM), (RIGHT, BOTTOM), "black", 1.0);
+    let group_width = (RIGHT - LEFT) / groups.len().max(1) as f64;
+    let bar_width = group_width * 0.8 / series.len().max(1) as f64;
+    for (g, group) in groups.iter().enumerate() {
+        let left = LEFT + g as f64 * group_width + group_width * 0.1;
+        canvas.text(left + group_width * 0.4, BOTTOM + 18.0, "middle", group, false);
+        for (i, s) in series.iter().enumerate() {
+            let Some(v) = value(s, g) else { continue };
+            let height = ys.fraction(v) * (BOTTOM - TOP);
+            let x = left + i as f64 * bar_width;
+            canvas.rect(x + 1.0, BOTTOM - height, (bar_width - 2.0).max(1.0), height, s.colour);
+            canvas.text(x + bar_width / 2.0, (BOTTOM - height - 4.0).max(TOP - 4.0), "middle", &short(v), false);
+        }
+    }
+    canvas.legend(series);
+    canvas.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal XML check: tags nest and close, attributes are quoted, `&` starts an entity.
+    fn assert_well_formed(doc: &str) {
+        let mut open: Vec<String> = Vec::new();
+        let mut rest = doc;
+        while let Some(lt) = rest.find('<') {
+            let text = &rest[..lt];
+            assert!(!text.contains('>'), "stray > in {text:?}");
+            for (i, _) in text.match_indices('&') {
+                assert!(["&amp;", "&lt;", "&gt;", "&quot;"].iter().any(|e| text[i..].starts_with(e)), "bad entity in {text:?}");
+            }
+            let gt = rest[lt..].find('>').expect("unclosed tag") + lt;
+            let tag = &rest[lt + 1..gt];
+            assert_eq!(tag.matches('"').count() % 2, 0, "unbalanced quotes in <{tag}>");
+            if let Some(name) = tag.strip_prefix('/') {
+                assert_eq!(open.pop().as_deref(), Some(name), "mismatched </{name}>");
+            } else if !tag.ends_with('/') {
+                open.push(tag.split_whitespace().next().unwrap_or("").to_string());
+            }
+            rest = &rest[gt + 1..];
+        }
+        assert!(open.is_empty(), "unclosed: {open:?}");
+        assert!(doc.starts_with("<svg"), "not an svg document");
+    }
+
+    /// Every coordinate attribute lies inside the view box.
+    fn assert_inside(doc: &str) {
+        for attr in ["x", "x1", "x2", "cx", "y", "y1", "y2", "cy", "width", "height"] {
+            let key = format!(" {attr}=\"");
+            for (i, _) in doc.match_indices(&key) {
+                let start = i + key.len();
+                let end = start + doc[start..].find('"').unwrap();
+                let v: f64 = doc[start..end].parse().unwrap_or_else(|_| panic!("{attr}={:?}", &doc[start..end]));
+                let limit = if attr.starts_with('x') || attr == "cx" || attr == "width" { WIDTH } else { HEIGHT };
+                assert!((0.0..=limit).contains(&v), "{attr}={v} outside the view box");
+            }
+        }
+        // Rectangles end inside too.
+        for (i, _) in doc.match_indices("<rect ") {
+            let tag = &doc[i..i + doc[i..].find("/>").unwrap()];
+            let num = |a: &str| -> f64 {
+                let s = tag.find(&format!(" {a}=\"")).unwrap() + a.len() + 3;
+                tag[s..s + tag[s..].find('"').unwrap()].parse().unwrap()
+            };
+            assert!(num("x") + num("width") <= WIDTH + 0.05 && num("y") + num("height") <= HEIGHT + 0.05, "{tag}");
+        }
+    }
+
+    fn series() -> Vec<Series> {
+        vec![
+            Series { name: "step1 <naive> & co".into(), colour: COLOURS[0], points: vec![(100.0, 0.2), (1000.0, 3.0), (19900.0, 250.0)] },
+            Series { name: "step4_poll".into(), colour: COLOURS[3], points: vec![(100.0, 0.1), (19900.0, 40.0), (5000.0, f64::NAN)] },
+            Series { name: "empty".into(), colour: COLOURS[1], points: vec![] },
+        ]
+    }
+
+    #[test]
+    fn line_charts_are_well_formed_and_inside_the_view_box() {
+        for (log_x, log_y) in [(true, true), (false, false), (true, false)] {
+            let doc = line_chart("p99 vs clients", "clients", "p99 ms", log_x, log_y, &series());
+            assert_well_formed(&doc);
+            assert_inside(&doc);
+            assert!(doc.contains("step1 &lt;naive&gt; &amp; co") && doc.contains("<circle"));
+        }
+        let empty = line_chart("nothing", "x", "y", true, true, &[]);
+        assert_well_formed(&empty);
+        assert_inside(&empty);
+    }
+
+    #[test]
+    fn bar_charts_are_well_formed_and_inside_the_view_box() {
+        let groups = vec!["100 clients".to_string(), "1,000 clients".to_string()];
+        let bars = vec![
+            Series { name: "step2".into(), colour: COLOURS[1], points: vec![(0.0, 2.5e6), (1.0, 7.0e6)] },
+            Series { name: "step4".into(), colour: COLOURS[3], points: vec![(1.0, 2.6e7)] },
+        ];
+        let doc = bar_chart("delivered/s", "messages/s", &groups, &bars);
+        assert_well_formed(&doc);
+        assert_inside(&doc);
+        assert_eq!(doc.matches("<rect").count(), 1 + 3 + 2); // background, 3 bars, 2 legend keys
+        assert!(doc.contains(">26M<"));
+    }
+
+    #[test]
+    fn scales_and_labels() {
+        assert_eq!(nice_ceiling(7.0), 10.0);
+        assert_eq!(nice_ceiling(2.1), 2.5);
+        assert_eq!(nice_ceiling(0.03), 0.05);
+        assert_eq!(Scale::covering([3.0, 420.0].into_iter(), true).ticks(), vec![1.0, 10.0, 100.0, 1000.0]);
+        assert_eq!(Scale::covering([0.0, 9.0].into_iter(), false).ticks(), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+        assert_eq!(short(19_900.0), "19.9k");
+        assert_eq!(short(2_000_000.0), "2M");
+        assert_eq!(short(0.25), "0.25");
+        assert_eq!(short(1500.0), "1.5k");
+    }
+}

@@ -1,0 +1,339 @@
+//! A swarm: many client connections driven by one thread with `poll(2)`.
+//!
+//! Each connection is non-blocking. One call to `Swarm::turn` polls them all, finishes
+//! connects, writes what is queued and reads whatever arrived, in big reads into one shared
+//! buffer; the received lines go to the swarm's `Tally` (delivery checker and latencies).
+//! Source addresses are chosen by `next_source` (127.0.0.2:10000 and up) so the kernel never
+//! searches for a free port.
+
+use crate::check::Checker;
+use crate::stats::Histogram;
+use crate::sys::{self, POLLERR, POLLHUP, POLLIN, POLLOUT, PollFd};
+use crate::wire::{self, CHURN, CLIENT, DATA, Encoder, Line, SYNC};
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// Size of the shared read buffer: big reads keep the syscall count per line low.
+const READ_BUF: usize = 1 << 20;
+const FIRST_PORT: u32 = 10_000;
+const PORTS_PER_IP: u32 = 51_000;
+/// Source addresses to try when one is still taken (e.g. in TIME_WAIT from an earlier run).
+const SOURCE_TRIES: usize = 64;
+const EADDRINUSE: i32 = 98;
+const EADDRNOTAVAIL: i32 = 99;
+
+static NEXT_SOURCE: AtomicU64 = AtomicU64::new(0);
+
+/// A source address never handed out before by this process: 127.0.0.2:10000, :10001, ...,
+/// then 127.0.0.3:10000, ...
+pub fn next_source() -> SocketAddrV4 {
+    let i = NEXT_SOURCE.fetch_add(1, Ordering::Relaxed);
+    let ip = u32::from(Ipv4Addr::new(127, 0, 0, 2)) + (i / PORTS_PER_IP as u64) as u32;
+    SocketAddrV4::new(Ipv4Addr::from(ip), (FIRST_PORT + (i % PORTS_PER_IP as u64) as u32) as u16)
+}
+
+/// Starts a non-blocking connection to `dst` from a fresh loopback source address.
+pub fn open(dst: SocketAddrV4) -> io::Result<TcpStream> {
+    let mut last = io::Error::from(io::ErrorKind::AddrNotAvailable);
+    for _ in 0..SOURCE_TRIES {
+        match sys::connect_from(next_source(), dst) {
+            Err(e) if matches!(e.raw_os_error(), Some(EADDRINUSE | EADDRNOTAVAIL)) => last = e,
+            other => return other,
+        }
+    }
+    Err(last)
+}
+
+/// A short name for why a connection failed, as the reports show it.
+pub fn failure_of(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => "refused".into(),
+        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => "reset".into(),
+        io::ErrorKind::TimedOut => "timeout".into(),
+        _ => format!("error: {e}"),
+    }
+}
+
+pub fn now_ns(epoch: Instant) -> u64 {
+    epoch.elapsed().as_nanos() as u64
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum State {
+    Connecting,
+    Open,
+    /// Closed by us or by the server; the reason is in `Conn::failure` when it was not us.
+    Closed,
+}
+
+pub struct Conn {
+    stream: Option<TcpStream>,
+    /// Client id: the digits of its name, and its sender id.
+    pub id: u32,
+    pub state: State,
+    /// Why the connection ended, if it ended badly.
+    pub failure: Option<String>,
+    /// Received a sync probe: the server has surely registered it.
+    pub synced: bool,
+    /// Its receiver number in the swarm's checker, if it is checked.
+    pub receiver: Option<usize>,
+    /// Data messages sent so far (the last sequence number used).
+    pub sent: u32,
+    /// Shut down writing once the queue is written; the server's end of file then is the
+    /// normal end, not a failure.
+    pub hang_up: bool,
+    shut: bool,
+    /// Bytes of a line still arriving.
+    partial: Vec<u8>,
+    /// Bytes waiting to be written.
+    out: Vec<u8>,
+}
+
+impl Conn {
+    pub fn is_open(&self) -> bool {
+        self.state == State::Open
+    }
+
+    /// Queues bytes to write at the next turn.
+    pub fn queue(&mut self, bytes: &[u8]) {
+        self.out.extend_from_slice(bytes);
+    }
+
+    pub fn out_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.out
+    }
+
+    pub fn pending_out(&self) -> usize {
+        self.out.len()
+    }
+
+    fn fail(&mut self, reason: String) {
+        if self.failure.is_none() {
+            self.failure = Some(reason);
+        }
+        self.close();
+    }
+
+    /// Closes the socket, dropping anything queued.
+    pub fn close(&mut self) {
+        self.state = State::Closed;
+        self.stream = None;
+        self.out = Vec::new();
+        self.partial = Vec::new();
+    }
+
+    /// Writes as much of the queue as the socket takes.
+    fn flush(&mut self) {
+        let Some(stream) = self.stream.as_mut() else { return };
+        while !self.out.is_empty() {
+            match stream.write(&self.out) {
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.fail(failure_of(&e)),
+            }
+        }
+        if self.hang_up && !self.shut {
+            self.shut = true;
+            if let Err(e) = stream.shutdown(Shutdown::Write) {
+                self.fail(failure_of(&e));
+            }
+        }
+    }
+}
+
+/// What the lines a swarm received add up to.
+pub struct Tally {
+    pub checker: Checker,
+    /// Delivery latency of data messages, in nanoseconds.
+    pub latency: Histogram,
+    /// `ERR <code>` lines received, by code.
+    pub errors: BTreeMap<String, u64>,
+    /// Lines that are not ours (someone else in the room) or not protocol at all.
+    pub other: u64,
+    /// Churn messages seen, by churn id (1 = once; more is a duplicate).
+    pub churn_seen: Vec<u8>,
+    /// When the last checked message arrived (nanoseconds since the epoch).
+    pub last_ns: u64,
+}
+
+impl Tally {
+    pub fn new(checker: Checker) -> Self {
+        Tally { checker, latency: Histogram::new(), errors: BTreeMap::new(), other: 0, churn_seen: Vec::new(), last_ns: 0 }
+    }
+
+    #[inline]
+    fn take(&mut self, conn: &mut Conn, line: Line, now: u64) {
+        match line {
+            Line::Ours(msg) if msg.origin == CLIENT && msg.kind == SYNC => conn.synced = true,
+            Line::Ours(msg) if msg.origin == CLIENT && msg.kind == DATA => {
+                if let Some(receiver) = conn.receiver {
+                    self.checker.deliver(receiver, msg.sender, msg.seq);
+                    self.latency.record(now.saturating_sub(msg.sent_ns));
+                    self.last_ns = now;
+                }
+            }
+            Line::Ours(msg) if msg.origin == CHURN && conn.receiver.is_some() => {
+                let id = msg.sender as usize;
+                if self.churn_seen.len() <= id {
+                    self.churn_seen.resize(id + 1, 0);
+                }
+                self.churn_seen[id] = self.churn_seen[id].saturating_add(1);
+                self.latency.record(now.saturating_sub(msg.sent_ns));
+                self.last_ns = now;
+            }
+            Line::Ours(_) => {}
+            Line::Err(code) => {
+                let code = String::from_utf8_lossy(code).into_owned();
+                conn.failure.get_or_insert_with(|| format!("ERR {code}"));
+                *self.errors.entry(code).or_insert(0) += 1;
+            }
+            Line::Other => self.other += 1,
+        }
+    }
+}
+
+/// Starts connecting client `id` to `dst`, its `USER` line queued; a connection that fails
+/// at once comes back closed, with its failure.
+pub fn connect(id: u32, prefix: u8, dst: SocketAddrV4) -> Conn {
+    let mut conn = Conn {
+        stream: None,
+        id,
+        state: State::Connecting,
+        failure: None,
+        synced: false,
+        receiver: None,
+        sent: 0,
+        hang_up: false,
+        shut: false,
+        partial: Vec::new(),
+        out: format!("USER {}\n", wire::name(prefix, id)).into_bytes(),
+    };
+    match open(dst) {
+        Ok(stream) => conn.stream = Some(stream),
+        Err(e) => conn.fail(failure_of(&e)),
+    }
+    conn
+}
+
+pub struct Swarm {
+    pub conns: Vec<Conn>,
+    fds: Vec<PollFd>,
+    buf: Vec<u8>,
+    pub encoder: Encoder,
+    pub tally: Tally,
+    pub epoch: Instant,
+}
+
+impl Swarm {
+    pub fn new(encoder: Encoder, tally: Tally, epoch: Instant) -> Self {
+        Swarm { conns: Vec::new(), fds: Vec::new(), buf: vec![0; READ_BUF], encoder, tally, epoch }
+    }
+
+    /// Adds a connection for client `id` (see `connect`); returns its index.
+    pub fn add(&mut self, id: u32, prefix: u8, dst: SocketAddrV4) -> usize {
+        self.conns.push(connect(id, prefix, dst));
+        self.conns.len() - 1
+    }
+
+    /// Moves the connections from `at` on into a swarm of their own (for another thread).
+    pub fn split_off(&mut self, at: usize, tally: Tally) -> Swarm {
+        let mut other = Swarm::new(self.encoder.clone(), tally, self.epoch);
+        other.conns = self.conns.split_off(at);
+        other
+    }
+
+    pub fn connecting(&self) -> usize {
+        self.conns.iter().filter(|c| c.state == State::Connecting).count()
+    }
+
+    /// One round: poll every connection (at most `timeout_ms`), then connect, write and read
+    /// whatever is ready. Returns the number of connections that had events.
+    pub fn turn(&mut self, timeout_ms: i32) -> io::Result<usize> {
+        self.fds.clear();
+        for conn in &self.conns {
+            let fd = conn.stream.as_ref().map_or(-1, |s| s.as_raw_fd());
+            let wants_out = conn.state == State::Connecting || !conn.out.is_empty();
+            let events = if wants_out { POLLIN | POLLOUT } else { POLLIN };
+            self.fds.push(PollFd { fd, events, revents: 0 });
+        }
+        let ready = sys::poll_fds(&mut self.fds, timeout_ms)?;
+        if ready == 0 {
+            return Ok(0);
+        }
+        for i in 0..self.conns.len() {
+            let revents = self.fds[i].revents;
+            if revents != 0 {
+                self.service(i, revents);
+            }
+        }
+        Ok(ready)
+    }
+
+    fn service(&mut self, i: usize, revents: i16) {
+        let conn = &mut self.conns[i];
+        if conn.state == State::Connecting {
+            let Some(stream) = conn.stream.as_ref() else { return };
+            match stream.take_error() {
+                Ok(None) => {
+                    conn.state = State::Open;
+                    let _ = stream.set_nodelay(true);
+                }
+                Ok(Some(e)) | Err(e) => return conn.fail(failure_of(&e)),
+            }
+        }
+        if revents & (POLLIN | POLLHUP | POLLERR) != 0 {
+            self.receive(i);
+        }
+        let conn = &mut self.conns[i];
+        if conn.is_open() && !conn.out.is_empty() {
+            conn.flush();
+        }
+    }
+
+    /// Reads everything the connection has: partial line first, then big reads.
+    fn receive(&mut self, i: usize) {
+        let Swarm { conns, buf, encoder, tally, epoch, .. } = self;
+        let conn = &mut conns[i];
+        loop {
+            let Some(stream) = conn.stream.as_mut() else { return };
+            let kept = conn.partial.len();
+            buf[..kept].copy_from_slice(&conn.partial);
+            let n = match stream.read(&mut buf[kept..]) {
+                Ok(0) if conn.shut => return conn.close(),
+                Ok(0) => return conn.fail("closed".into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return conn.fail(failure_of(&e)),
+            };
+            let now = now_ns(*epoch);
+            let filled = &buf[..kept + n];
+            let used = wire::scan(filled, encoder, |line| tally.take(conn, line, now));
+            conn.partial.clear();
+            conn.partial.extend_from_slice(&filled[used..]);
+            if conn.partial.len() > wire::MAX_PARTIAL {
+                return conn.fail("line without newline from server".into());
+            }
+            if kept + n < buf.len() {
+                return; // a short read: the socket is drained
+            }
+        }
+    }
+
+    /// Half-closes every open connection and closes them all.
+    pub fn close_all(&mut self) {
+        for conn in &mut self.conns {
+            if let Some(stream) = conn.stream.as_ref() {
+                let _ = stream.shutdown(Shutdown::Write);
+            }
+            conn.close();
+        }
+    }
+}
