@@ -48,7 +48,12 @@ use std::process;
 use server::Server;
 
 const DEFAULT_ADDR: &str = "127.0.0.1:7878";
-/// Descriptors that are not clients: stdin, stdout, stderr, the listener and the spare.
+/// Connections the kernel may queue before we accept them. A round over 20,000 clients takes
+/// milliseconds, and a burst of newcomers beyond the queue would have their SYN dropped and
+/// retried a second later; std's default of 128 is too small for that.
+const BACKLOG: i32 = 4096;
+/// Descriptors that are not clients: stdin, stdout, stderr, the listener and the spare
+/// (more if the parent process leaked some to us, hence "about").
 const OTHER_DESCRIPTORS: u64 = 5;
 
 fn main() {
@@ -83,7 +88,7 @@ fn raise_open_files_limit() {
     }
     let clients = (limit.rlim_cur as u64).saturating_sub(OTHER_DESCRIPTORS);
     eprintln!(
-        "step4_poll: open files limit {} (hard {}): room for {clients} clients",
+        "step4_poll: open files limit {} (hard {}): room for about {clients} clients",
         limit.rlim_cur, limit.rlim_max
     );
 }
@@ -104,6 +109,9 @@ fn listen(args: Vec<OsString>) -> TcpListener {
     };
     if let Err(e) = listener.set_nonblocking(true) {
         exit_with(&format!("cannot make the listener non-blocking: {e}"));
+    }
+    if let Err(e) = sys::set_backlog(&listener, BACKLOG) {
+        eprintln!("step4_poll: cannot enlarge the listen backlog, keeping 128: {e}");
     }
     let local = match listener.local_addr() {
         Ok(local) => local,

@@ -6,18 +6,22 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use crate::client::State;
+use crate::client::{MAX_OUTBOX, State};
 use crate::room::Room;
 use crate::sys::{self, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, PollFd};
 
 /// Bytes asked of one client per read: one read per client per round keeps rounds fair.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
 /// Bytes read from all clients together in one round. Every byte read may come back out
 /// multiplied by the number of receivers, so this caps how much one round adds to each
 /// outbox: far below `MAX_OUTBOX`, so a client that keeps reading is never cut just because
 /// everybody talked at once. Input beyond it waits in the kernel (TCP slows the senders
 /// down) and is read in the next rounds, starting where this round stopped.
 const ROUND_BUDGET: usize = 64 * 1024;
+/// A client with more output pending than this is not read until it catches up: a client
+/// must read before it may talk more. When everybody sends faster than they read, this slows
+/// the senders down (TCP pushes back on them) instead of cutting every reader as too slow.
+const LISTEN_BEFORE_TALKING: usize = MAX_OUTBOX / 4;
 /// How long a client that left may take to read its last bytes and close.
 const LINGER: Duration = Duration::from_secs(10);
 /// How often `poll` wakes up while some timer runs (a lingering client, a paused listener).
@@ -185,6 +189,8 @@ impl Server {
             }
             self.pollfds[i + 1].events = match client.state {
                 State::Open if client.outbox.is_empty() => POLLIN,
+                // It does not read what it gets: stop reading what it says until it catches up.
+                State::Open if client.outbox.len() > LISTEN_BEFORE_TALKING => POLLOUT,
                 State::Open => POLLIN | POLLOUT,
                 State::Closing => POLLOUT,
                 State::Draining => POLLIN,

@@ -1,4 +1,4 @@
-//! The three C functions step 4 needs, declared by hand instead of taken from the `libc` crate.
+//! The four C functions step 4 needs, declared by hand instead of taken from the `libc` crate.
 //!
 //! Reading these declarations is part of the lesson: a C prototype from the man page becomes a
 //! Rust item, a C struct becomes a `#[repr(C)]` struct with the same fields in the same order,
@@ -8,6 +8,8 @@
 //! through `std`, which already wraps them safely.
 
 use std::io;
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
 use std::os::raw::{c_int, c_short, c_ulong};
 
 /// `struct pollfd` from poll(2): the descriptor to watch, the events wanted, the events that
@@ -68,6 +70,8 @@ unsafe extern "C" {
     fn getrlimit(resource: c_int, rlim: *mut RLimit) -> c_int;
     /// setrlimit(2): `int setrlimit(int resource, const struct rlimit *rlim);`
     fn setrlimit(resource: c_int, rlim: *const RLimit) -> c_int;
+    /// listen(2): `int listen(int sockfd, int backlog);`
+    fn listen(sockfd: c_int, backlog: c_int) -> c_int;
 }
 
 /// Turns the C convention (-1 and `errno`) into an `io::Result`, like std's own `cvt`.
@@ -97,6 +101,16 @@ pub fn wait(fds: &mut [PollFd], timeout_ms: c_int) -> io::Result<usize> {
     // inside it and keeps no reference after returning.
     let ready = cvt_r(|| unsafe { poll(fds.as_mut_ptr(), fds.len() as nfds_t, timeout_ms) })?;
     Ok(ready as usize)
+}
+
+/// Sets how many connections the kernel may hold for `listener` before we accept them. std's
+/// `TcpListener::bind` asks for 128; calling listen(2) again on a listening socket changes
+/// it. The kernel silently caps it at `net.core.somaxconn` (4096 by default on Linux).
+pub fn set_backlog(listener: &TcpListener, backlog: c_int) -> io::Result<()> {
+    // SAFETY: the descriptor belongs to `listener`, which is borrowed for the whole call,
+    // so it is open; listen(2) takes no pointer.
+    cvt(unsafe { listen(listener.as_raw_fd(), backlog) })?;
+    Ok(())
 }
 
 /// The current limit on open descriptors.
