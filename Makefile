@@ -69,6 +69,20 @@ test-client: ## Test the client (plain mode through pipes, terminal mode in tmux
 test-tools: ## Test the grader and the load generator themselves
 	$(CARGO) test --release -p grader -p loadgen
 
+# The extension scenarios of the grader (grader/EXTENSIONS.md) are ignored by `make test`;
+# this runs one extension's scenarios against one step: its tests named ext_<extension>_*.
+EXTENSIONS := join-leave who priv nick rate-limit idle-cpu pool-grows
+.PHONY: grade
+grade: ## Grade an exercise: make grade EX=who STEP=step4 (EX: see exercises.md)
+	@if [ -z "$(EX)" ] || [ -z "$(STEP)" ]; then \
+		echo "usage: make grade EX=<extension> STEP=<step1|step2|step3|step4>"; \
+		echo "extensions: $(EXTENSIONS)   (grader/EXTENSIONS.md defines each)"; exit 2; fi
+	@case " $(EXTENSIONS) " in *" $(EX) "*) ;; *) \
+		echo "unknown extension '$(EX)'; extensions: $(EXTENSIONS)"; exit 2;; esac
+	@case " $(STEPS) " in *" $(STEP)_"*) ;; *) \
+		echo "unknown step '$(STEP)'; steps: step1 step2 step3 step4"; exit 2;; esac
+	$(CARGO) test --release -p $(filter $(STEP)_%,$(STEPS)) --test extensions -- --ignored ext_$(subst -,_,$(EX))_
+
 bench: ## Measure all four steps into bench/ (about 10 minutes; BENCH=quick: about 1)
 	$(call need,loadgen)
 	$(CARGO) build --release --workspace

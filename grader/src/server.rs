@@ -64,6 +64,11 @@ impl Server {
         self.addr
     }
 
+    /// The server's process id, to read its CPU time or threads in `/proc/<pid>/`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A new connection to the server.
     pub fn connect(&self) -> Client {
         Client::connect(self.addr)
