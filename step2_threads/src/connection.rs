@@ -65,7 +65,7 @@ pub fn read_lines(
                 let _ = room.send(Event::Line { id, line });
             }
             Ok(None) => break,
-            Err(_) => {
+            Err(LineTooLong) => {
                 let _ = room.send(Event::LineTooLong { id });
                 drain(&mut reader);
                 break;

@@ -40,6 +40,7 @@ struct Client {
     conn: Arc<Connection>,
 }
 
+/// Everything the room thread owns; no other thread can see it, so it needs no lock.
 #[derive(Default)]
 struct Room {
     clients: HashMap<ClientId, Client>,
@@ -51,16 +52,7 @@ pub fn run(events: Receiver<Event>) {
     let mut room = Room::default();
     for event in events {
         match event {
-            Event::Joined { id, conn, outbox } => {
-                room.clients.insert(
-                    id,
-                    Client {
-                        name: None,
-                        outbox,
-                        conn,
-                    },
-                );
-            }
+            Event::Joined { id, conn, outbox } => room.join(id, conn, outbox),
             Event::Line { id, line } => room.handle_line(id, &line),
             Event::LineTooLong { id } => {
                 room.reply(id, ERR_LINE_TOO_LONG);
@@ -72,6 +64,15 @@ pub fn run(events: Receiver<Event>) {
 }
 
 impl Room {
+    fn join(&mut self, id: ClientId, conn: Arc<Connection>, outbox: SyncSender<Line>) {
+        let client = Client {
+            name: None,
+            outbox,
+            conn,
+        };
+        self.clients.insert(id, client);
+    }
+
     /// Checks one line in the protocol's order and acts on it.
     fn handle_line(&mut self, id: ClientId, line: &[u8]) {
         if line.is_empty() {
