@@ -30,7 +30,9 @@
 //! clients while one message still reaches all the others within a second. Delivered
 //! messages per second with 100 and 1,000 clients all sending. The cost of a round as idle
 //! connections are added (`perf top -p <pid>`: with 20,000 of them, nearly all the time goes
-//! to `sock_poll` and `tcp_poll` inside the kernel).
+//! to `sock_poll` and `tcp_poll` inside the kernel). On the 2-core machine this was written
+//! on: 0 CPU at idle with 19,900 clients, a round about 0.2 ms with 1,000 connections and
+//! 12 ms with 19,800, and a message to 19,899 others took 0.2 s to reach the last of them.
 //!
 //! **Try it.** `make step4 && ./target/release/step4_poll` (or `... 127.0.0.1:0` for any
 //! port), then in two other terminals `nc 127.0.0.1 7878` and type `USER alice`, `MSG hi`.
