@@ -10,7 +10,12 @@ pub struct Args {
 impl Args {
     /// Parses `argv` (without the program name) for `command`, which accepts the options
     /// `valued` (that take a value) and `flags` (that do not).
-    pub fn parse(command: &str, argv: &[String], valued: &[&str], flags: &[&str]) -> Result<Args, String> {
+    pub fn parse(
+        command: &str,
+        argv: &[String],
+        valued: &[&str],
+        flags: &[&str],
+    ) -> Result<Args, String> {
         let mut options = Vec::new();
         let mut rest = argv.iter();
         while let Some(arg) = rest.next() {
@@ -23,14 +28,22 @@ impl Args {
             } else if valued.contains(&name) {
                 let value = match inline {
                     Some(value) => value,
-                    None => rest.next().ok_or_else(|| format!("{command}: {name} needs a value"))?.clone(),
+                    None => rest
+                        .next()
+                        .ok_or_else(|| format!("{command}: {name} needs a value"))?
+                        .clone(),
                 };
                 options.push((name.to_string(), Some(value)));
             } else {
-                return Err(format!("{command}: unknown argument {arg:?} (see loadgen --help)"));
+                return Err(format!(
+                    "{command}: unknown argument {arg:?} (see loadgen --help)"
+                ));
             }
         }
-        Ok(Args { command: command.to_string(), options })
+        Ok(Args {
+            command: command.to_string(),
+            options,
+        })
     }
 
     pub fn flag(&self, name: &str) -> bool {
@@ -39,7 +52,11 @@ impl Args {
 
     /// Every value given for `name`, in order.
     pub fn all(&self, name: &str) -> Vec<String> {
-        self.options.iter().filter(|(n, _)| n == name).filter_map(|(_, v)| v.clone()).collect()
+        self.options
+            .iter()
+            .filter(|(n, _)| n == name)
+            .filter_map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// The last value given for `name`.
@@ -48,14 +65,28 @@ impl Args {
     }
 
     /// The value of `name` parsed as a `T`, or `default`; must lie in `range`.
-    pub fn get<T>(&self, name: &str, default: T, range: std::ops::RangeInclusive<T>) -> Result<T, String>
+    pub fn get<T>(
+        &self,
+        name: &str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, String>
     where
         T: FromStr + PartialOrd + std::fmt::Display + Copy,
     {
-        let Some(text) = self.value(name) else { return Ok(default) };
-        let value: T = text.parse().map_err(|_| format!("{}: {name} {text:?} is not a number", self.command))?;
+        let Some(text) = self.value(name) else {
+            return Ok(default);
+        };
+        let value: T = text
+            .parse()
+            .map_err(|_| format!("{}: {name} {text:?} is not a number", self.command))?;
         if !range.contains(&value) {
-            return Err(format!("{}: {name} must be between {} and {}", self.command, range.start(), range.end()));
+            return Err(format!(
+                "{}: {name} must be between {} and {}",
+                self.command,
+                range.start(),
+                range.end()
+            ));
         }
         Ok(value)
     }
@@ -71,7 +102,13 @@ mod tests {
 
     #[test]
     fn parses_values_flags_and_repeats() {
-        let a = Args::parse("x", &argv("--clients 5 --csv --server-arg --workers --server-arg=9"), &["--clients", "--server-arg"], &["--csv"]).unwrap();
+        let a = Args::parse(
+            "x",
+            &argv("--clients 5 --csv --server-arg --workers --server-arg=9"),
+            &["--clients", "--server-arg"],
+            &["--csv"],
+        )
+        .unwrap();
         assert!(a.flag("--csv"));
         assert_eq!(a.get("--clients", 1usize, 1..=10), Ok(5));
         assert_eq!(a.get("--rate", 7.5f64, 0.0..=10.0), Ok(7.5));
@@ -84,8 +121,16 @@ mod tests {
         assert!(Args::parse("x", &argv("--bogus"), spec.0, spec.1).is_err());
         assert!(Args::parse("x", &argv("--clients"), spec.0, spec.1).is_err());
         let a = Args::parse("x", &argv("--clients ten"), spec.0, spec.1).unwrap();
-        assert!(a.get("--clients", 1usize, 1..=10).unwrap_err().contains("not a number"));
+        assert!(
+            a.get("--clients", 1usize, 1..=10)
+                .unwrap_err()
+                .contains("not a number")
+        );
         let a = Args::parse("x", &argv("--clients 11"), spec.0, spec.1).unwrap();
-        assert!(a.get("--clients", 1usize, 1..=10).unwrap_err().contains("between"));
+        assert!(
+            a.get("--clients", 1usize, 1..=10)
+                .unwrap_err()
+                .contains("between")
+        );
     }
 }

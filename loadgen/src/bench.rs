@@ -1,4 +1,326 @@
-//! `bench`: placeholder.
-use std::path::PathBuf;
-pub struct Config { pub quick: bool, pub out: PathBuf, pub bin_dir: PathBuf }
-pub fn run(_cfg: &Config) -> Result<(), String> { Err("not yet".into()) }
+//! `bench`: every scenario against every step, then `REPORT.md` and the SVG charts.
+//!
+//! Each run starts a fresh server on 127.0.0.1:0 from `--bin-dir` (by default loadgen's own
+//! directory, `target/release`). The matrix answers four questions: how many clients each
+//! design holds (`capacity`), whether the pool beats a thread per connection (`churn`), what
+//! each design costs at idle (the CPU sampled in `capacity`), and where `poll`'s O(n) scan
+//! shows (`fanout` with more and more clients, and a few clients talking among many idle
+//! connections). Runs that are repeated report the run with the median result.
+
+use crate::report;
+use crate::server::CpuReading;
+use crate::target::Target;
+use crate::{capacity, churn, fanout, progress};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub struct Config {
+    pub quick: bool,
+    pub out: PathBuf,
+    pub bin_dir: PathBuf,
+}
+
+/// The four designs, in the order of the lessons.
+pub const STEPS: [&str; 4] = ["step1_naive", "step2_threads", "step3_pool", "step4_poll"];
+
+/// The size of the matrix.
+pub struct Plan {
+    pub quick: bool,
+    pub capacity_max: usize,
+    pub idle: Duration,
+    pub probes: u32,
+    pub fanout_clients: Vec<usize>,
+    pub fanout_seconds: f64,
+    /// Idle (unregistered) connections next to `BYSTANDER_TALKERS` clients at a fixed rate.
+    pub bystanders: Vec<usize>,
+    pub churn_workers: usize,
+    pub churn_seconds: f64,
+    pub repeats: usize,
+}
+
+/// Clients that talk in the bystander runs, and how often each one sends.
+pub const BYSTANDER_TALKERS: usize = 10;
+pub const BYSTANDER_RATE: f64 = 100.0;
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        if quick {
+            return Plan {
+                quick,
+                capacity_max: 1_000,
+                idle: Duration::from_millis(500),
+                probes: 10,
+                fanout_clients: vec![100, 1_000],
+                fanout_seconds: 1.0,
+                bystanders: vec![0, 1_000],
+                churn_workers: 8,
+                churn_seconds: 1.0,
+                repeats: 1,
+            };
+        }
+        Plan {
+            quick,
+            capacity_max: 19_900,
+            idle: Duration::from_secs(1),
+            probes: 20,
+            fanout_clients: vec![10, 100, 1_000, 5_000],
+            fanout_seconds: 3.0,
+            bystanders: vec![0, 1_000, 10_000],
+            churn_workers: 8,
+            churn_seconds: 3.0,
+            repeats: 3,
+        }
+    }
+
+    fn runs_per_step(&self) -> usize {
+        1 + (self.fanout_clients.len() + self.bystanders.len() + 1) * self.repeats
+    }
+}
+
+/// Everything measured for one step; `Err` holds why a run could not be made.
+pub struct StepResults {
+    pub name: String,
+    pub capacity: Result<capacity::Outcome, String>,
+    /// Per client count, every run.
+    pub fanout: Vec<(usize, Vec<Result<fanout::Outcome, String>>)>,
+    /// Per number of idle connections, every run.
+    pub bystanders: Vec<(usize, Vec<Result<fanout::Outcome, String>>)>,
+    pub churn: Vec<Result<churn::Outcome, String>>,
+}
+
+pub fn run(cfg: &Config) -> Result<(), String> {
+    let plan = Plan::new(cfg.quick);
+    let started = Instant::now();
+    std::fs::create_dir_all(&cfg.out)
+        .map_err(|e| format!("bench: cannot create {}: {e}", cfg.out.display()))?;
+    let (present, missing): (Vec<&str>, Vec<&str>) = STEPS
+        .iter()
+        .partition(|name| cfg.bin_dir.join(name).is_file());
+    if present.is_empty() {
+        return Err(format!(
+            "bench: no step binary in {}; build them first: cargo build --release --workspace",
+            cfg.bin_dir.display()
+        ));
+    }
+    let mut counter = Counter {
+        done: 0,
+        total: present.len() * plan.runs_per_step(),
+    };
+    progress(&format!(
+        "bench ({}): {} runs over {}",
+        if plan.quick { "quick" } else { "full" },
+        counter.total,
+        present.join(", ")
+    ));
+    let results: Vec<StepResults> = present
+        .iter()
+        .map(|name| measure_step(name, &cfg.bin_dir.join(name), &plan, &mut counter))
+        .collect();
+    let elapsed = started.elapsed();
+    report::write(&cfg.out, &plan, &results, &missing, elapsed)?;
+    progress(&format!(
+        "bench: wrote {}/REPORT.md and its charts in {:.0} s",
+        cfg.out.display(),
+        elapsed.as_secs_f64()
+    ));
+    Ok(())
+}
+
+struct Counter {
+    done: usize,
+    total: usize,
+}
+
+impl Counter {
+    fn tick(&mut self, what: &str, outcome: &str) {
+        self.done += 1;
+        progress(&format!("[{}/{}] {what}: {outcome}", self.done, self.total));
+    }
+}
+
+fn measure_step(name: &str, path: &Path, plan: &Plan, counter: &mut Counter) -> StepResults {
+    let capacity = measure_capacity(path, plan);
+    let what = format!("capacity {name}");
+    counter.tick(
+        &what,
+        &capacity
+            .as_ref()
+            .map_or_else(|e| e.clone(), |o| o.summary()),
+    );
+
+    let mut fanout_runs = Vec::new();
+    for &clients in &plan.fanout_clients {
+        let cfg = fanout_config(clients, 0, 0.0, plan.fanout_seconds);
+        let runs = repeat(
+            plan,
+            counter,
+            &format!("fanout {name} {clients} clients"),
+            || run_fanout(name, path, &cfg),
+            describe_fanout,
+        );
+        fanout_runs.push((clients, runs));
+    }
+    let mut bystander_runs = Vec::new();
+    for &idle in &plan.bystanders {
+        let cfg = fanout_config(BYSTANDER_TALKERS, idle, BYSTANDER_RATE, plan.fanout_seconds);
+        let what = format!(
+            "fanout {name} {BYSTANDER_TALKERS} clients at {BYSTANDER_RATE} msg/s + {idle} idle"
+        );
+        let runs = repeat(
+            plan,
+            counter,
+            &what,
+            || run_fanout(name, path, &cfg),
+            describe_fanout,
+        );
+        bystander_runs.push((idle, runs));
+    }
+    let cfg = churn::Config {
+        workers: plan.churn_workers,
+        duration: Duration::from_secs_f64(plan.churn_seconds),
+        size: 32,
+    };
+    let churn_runs = repeat(
+        plan,
+        counter,
+        &format!("churn {name}"),
+        || run_churn(name, path, &cfg),
+        |o| {
+            format!(
+                "{:.0} conn/s{}",
+                o.per_second(),
+                o.problem().map(|p| format!(" ({p})")).unwrap_or_default()
+            )
+        },
+    );
+    StepResults {
+        name: name.to_string(),
+        capacity,
+        fanout: fanout_runs,
+        bystanders: bystander_runs,
+        churn: churn_runs,
+    }
+}
+
+fn repeat<T>(
+    plan: &Plan,
+    counter: &mut Counter,
+    what: &str,
+    mut run: impl FnMut() -> Result<T, String>,
+    describe: impl Fn(&T) -> String,
+) -> Vec<Result<T, String>> {
+    let mut runs = Vec::new();
+    for i in 1..=plan.repeats {
+        let outcome = run();
+        let label = if plan.repeats > 1 {
+            format!("{what} (run {i}/{})", plan.repeats)
+        } else {
+            what.to_string()
+        };
+        counter.tick(
+            &label,
+            &outcome
+                .as_ref()
+                .map_or_else(|e| format!("failed: {e}"), &describe),
+        );
+        runs.push(outcome);
+    }
+    runs
+}
+
+fn describe_fanout(o: &fanout::Outcome) -> String {
+    let p99 = crate::table::ms(o.latency.percentile(99.0));
+    let problem = o.problem().map(|p| format!(" ({p})")).unwrap_or_default();
+    format!(
+        "{} delivered/s, p99 {p99} ms, server CPU {:.0} %{problem}",
+        crate::table::thousands(o.delivered_per_s()),
+        o.cpu.server_cpu.unwrap_or(0.0)
+    )
+}
+
+fn fanout_config(clients: usize, idle: usize, rate: f64, seconds: f64) -> fanout::Config {
+    fanout::Config {
+        clients,
+        senders: clients,
+        rate,
+        duration: Duration::from_secs_f64(seconds),
+        size: 32,
+        window: 1000,
+        threads: 1,
+        idle,
+    }
+}
+
+/// step3_pool needs two workers per connection; it runs with its default pool in `capacity`
+/// (the limit the operator chose is the lesson) and with enough workers elsewhere.
+fn server_args(name: &str, connections: usize) -> Vec<String> {
+    if name == "step3_pool" {
+        vec![
+            "--workers".into(),
+            (2 * connections + 16).max(512).to_string(),
+        ]
+    } else {
+        Vec::new()
+    }
+}
+
+fn measure_capacity(path: &Path, plan: &Plan) -> Result<capacity::Outcome, String> {
+    let mut target = Target::start(path, &[])?;
+    let cfg = capacity::Config {
+        steps: capacity::steps_up_to(plan.capacity_max),
+        probes: plan.probes,
+        interval: Duration::from_millis(50),
+        idle: plan.idle,
+        size: 32,
+    };
+    capacity::run(&cfg, &mut target)
+}
+
+fn run_fanout(name: &str, path: &Path, cfg: &fanout::Config) -> Result<fanout::Outcome, String> {
+    let mut target = Target::start(path, &server_args(name, cfg.clients + cfg.idle))?;
+    fanout::run(cfg, &mut target)
+}
+
+fn run_churn(name: &str, path: &Path, cfg: &churn::Config) -> Result<churn::Outcome, String> {
+    let mut target = Target::start(path, &server_args(name, cfg.workers + 2))?;
+    churn::run(cfg, &mut target)
+}
+
+/// The run with the median of `key` among the successful ones (the lower middle for an even
+/// count), so every figure shown comes from one real run.
+pub fn median_by<T>(runs: &[Result<T, String>], key: impl Fn(&T) -> f64) -> Option<&T> {
+    let mut ok: Vec<&T> = runs.iter().filter_map(|r| r.as_ref().ok()).collect();
+    ok.sort_by(|a, b| key(a).total_cmp(&key(b)));
+    ok.get(ok.len().saturating_sub(1) / 2).copied()
+}
+
+/// The idle CPU reading of the capacity step with `clients` clients, if it passed.
+pub fn idle_at(outcome: &capacity::Outcome, clients: usize) -> Option<CpuReading> {
+    outcome
+        .steps
+        .iter()
+        .find(|s| s.clients == clients && s.failure.is_none())
+        .map(|s| s.idle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_run_is_a_real_run() {
+        let runs: Vec<Result<f64, String>> = vec![Ok(3.0), Err("x".into()), Ok(1.0), Ok(2.0)];
+        assert_eq!(median_by(&runs, |v| *v), Some(&2.0));
+        let two: Vec<Result<f64, String>> = vec![Ok(5.0), Ok(1.0)];
+        assert_eq!(median_by(&two, |v| *v), Some(&1.0));
+        let none: Vec<Result<f64, String>> = vec![Err("x".into())];
+        assert_eq!(median_by(&none, |v| *v), None);
+    }
+
+    #[test]
+    fn step3_gets_workers_for_every_connection() {
+        assert_eq!(server_args("step3_pool", 1_000), vec!["--workers", "2016"]);
+        assert_eq!(server_args("step3_pool", 10), vec!["--workers", "512"]);
+        assert!(server_args("step4_poll", 1_000).is_empty());
+    }
+}

@@ -11,7 +11,7 @@ use crate::server::{CpuMeter, CpuReading};
 use crate::stats::Histogram;
 use crate::swarm::{Swarm, Tally, now_ns};
 use crate::table::{Table, ms, opt, thousands};
-use crate::target::{Target, connect_clients, describe, failures_in, sync};
+use crate::target::{Failures, Target, connect_clients, describe, failures_in, sync};
 use crate::wire::{DATA, Encoder};
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long after the last probe a delivery may still arrive before it counts as lost.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long refusals may take to arrive once the server started refusing.
+const SETTLE: Duration = Duration::from_secs(1);
 /// The pass mark for the delivery p99.
 const MAX_P99: Duration = Duration::from_secs(1);
 
@@ -47,6 +49,8 @@ pub struct Step {
     pub idle: CpuReading,
     pub latency: Histogram,
     pub verdict: Verdict,
+    /// Connections that failed, by reason.
+    pub failures: Failures,
     /// Why the step failed; `None` if it passed.
     pub failure: Option<String>,
 }
@@ -70,15 +74,34 @@ impl Outcome {
 
     /// `held 10,000 clients; 19,900 failed: ERR server-full x3,800` and the like.
     pub fn summary(&self) -> String {
-        let held = self.held().map_or_else(|| "held no step".to_string(), |s| format!("held {} clients", thousands(s.clients as f64)));
+        let held = self.held().map_or_else(
+            || "held no step".to_string(),
+            |s| format!("held {} clients", thousands(s.clients as f64)),
+        );
         match self.failed() {
-            Some(step) => format!("{held}; {} failed: {}", thousands(step.clients as f64), step.failure.as_deref().unwrap_or("")),
+            Some(step) => format!(
+                "{held}; {} failed: {}",
+                thousands(step.clients as f64),
+                step.failure.as_deref().unwrap_or("")
+            ),
             None => format!("{held}; every step passed (the largest tried)"),
         }
     }
 
     pub fn table(&self) -> Table {
-        let mut t = Table::new(&["clients", "connect s", "register s", "idle CPU %", "RSS MiB", "threads", "p50 ms", "p99 ms", "max ms", "lost", "result"]);
+        let mut t = Table::new(&[
+            "clients",
+            "connect s",
+            "register s",
+            "idle CPU %",
+            "RSS MiB",
+            "threads",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "lost",
+            "result",
+        ]);
         for s in &self.steps {
             t.row(vec![
                 thousands(s.clients as f64),
@@ -98,7 +121,17 @@ impl Outcome {
     }
 
     pub fn csv(&self) -> Table {
-        let mut t = Table::new(&["server", "held", "failed_at", "reason", "idle_cpu_empty_pct", "idle_cpu_held_pct", "p99_held_ms", "rss_held_mib", "threads_held"]);
+        let mut t = Table::new(&[
+            "server",
+            "held",
+            "failed_at",
+            "reason",
+            "idle_cpu_empty_pct",
+            "idle_cpu_held_pct",
+            "p99_held_ms",
+            "rss_held_mib",
+            "threads_held",
+        ]);
         let held = self.held();
         let failed = self.failed();
         t.row(vec![
@@ -109,8 +142,15 @@ impl Outcome {
             opt(self.idle_empty.server_cpu, 2),
             opt(held.and_then(|s| s.idle.server_cpu), 2),
             ms(held.and_then(|s| s.latency.percentile(99.0))),
-            opt(held.and_then(|s| s.idle.server_rss_kib).map(|k| k as f64 / 1024.0), 1),
-            opt(held.and_then(|s| s.idle.server_threads).map(|t| t as f64), 0),
+            opt(
+                held.and_then(|s| s.idle.server_rss_kib)
+                    .map(|k| k as f64 / 1024.0),
+                1,
+            ),
+            opt(
+                held.and_then(|s| s.idle.server_threads).map(|t| t as f64),
+                0,
+            ),
         ]);
         t
     }
@@ -118,9 +158,17 @@ impl Outcome {
 
 pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     let epoch = Instant::now();
-    let mut swarm = Swarm::new(Encoder::new(cfg.size), Tally::new(Checker::new(Vec::new(), 1)), epoch);
+    let mut swarm = Swarm::new(
+        Encoder::new(cfg.size),
+        Tally::new(Checker::new(Vec::new(), 1)),
+        epoch,
+    );
     let idle_empty = idle(&mut swarm, target, cfg.idle)?;
-    let mut outcome = Outcome { server: target.name(), idle_empty, steps: Vec::new() };
+    let mut outcome = Outcome {
+        server: target.name(),
+        idle_empty,
+        steps: Vec::new(),
+    };
     for &clients in &cfg.steps {
         let step = run_step(&mut swarm, clients, cfg, target);
         crate::progress(&format!(
@@ -149,6 +197,7 @@ fn run_step(swarm: &mut Swarm, clients: usize, cfg: &Config, target: &mut Target
         idle: CpuReading::default(),
         latency: Histogram::new(),
         verdict: Verdict::default(),
+        failures: Failures::new(),
         failure: None,
     };
     if let Err(why) = grow_and_probe(swarm, &mut step, cfg, target) {
@@ -157,19 +206,39 @@ fn run_step(swarm: &mut Swarm, clients: usize, cfg: &Config, target: &mut Target
     step
 }
 
-fn grow_and_probe(swarm: &mut Swarm, step: &mut Step, cfg: &Config, target: &mut Target) -> Result<(), String> {
+fn grow_and_probe(
+    swarm: &mut Swarm,
+    step: &mut Step,
+    cfg: &Config,
+    target: &mut Target,
+) -> Result<(), String> {
     let start = Instant::now();
     let had = swarm.conns.len();
-    let failures = connect_clients(swarm, had as u32..step.clients as u32, true, target, start + CONNECT_TIMEOUT)?;
+    let mut failures = connect_clients(
+        swarm,
+        had as u32..step.clients as u32,
+        true,
+        target,
+        start + CONNECT_TIMEOUT,
+    )?;
     step.connect = start.elapsed();
     if !failures.is_empty() {
-        return Err(describe(&failures));
+        // A server turning clients away answers those it already accepted a moment later:
+        // wait for them too, so the count says how many got in.
+        idle(swarm, target, SETTLE)?;
+        for (why, n) in failures_in(swarm, had..swarm.conns.len()) {
+            failures.insert(why, n);
+        }
+        step.failures = failures;
+        return Err(describe(&step.failures));
     }
     let start = Instant::now();
     let unconfirmed = sync(swarm, 0, target, start + SYNC_TIMEOUT)?;
     step.register = start.elapsed();
     if unconfirmed > 0 {
-        return Err(format!("unregistered: {unconfirmed} clients got no message within {SYNC_TIMEOUT:?}"));
+        return Err(format!(
+            "unregistered: {unconfirmed} clients got no message within {SYNC_TIMEOUT:?}"
+        ));
     }
     let next_probe = swarm.conns[0].sent + 1;
     for i in had.max(1)..swarm.conns.len() {
@@ -183,14 +252,20 @@ fn grow_and_probe(swarm: &mut Swarm, step: &mut Step, cfg: &Config, target: &mut
     step.verdict = swarm.tally.checker.verdict(&[swarm.conns[0].sent]);
     let failures = failures_in(swarm, 0..swarm.conns.len());
     if !failures.is_empty() {
-        return Err(describe(&failures));
+        step.failures = failures;
+        return Err(describe(&step.failures));
     }
     if !step.verdict.is_clean() {
         let v = &step.verdict;
-        return Err(format!("lost {} duplicated {} misordered {} of {} deliveries", v.lost, v.duplicated, v.misordered, v.expected));
+        return Err(format!(
+            "lost {} duplicated {} misordered {} of {} deliveries",
+            v.lost, v.duplicated, v.misordered, v.expected
+        ));
     }
     match step.latency.percentile(99.0) {
-        Some(p99) if p99 >= MAX_P99.as_nanos() as u64 => Err(format!("late: p99 {} ms", ms(Some(p99)))),
+        Some(p99) if p99 >= MAX_P99.as_nanos() as u64 => {
+            Err(format!("late: p99 {} ms", ms(Some(p99))))
+        }
         _ => Ok(()),
     }
 }
@@ -201,7 +276,9 @@ fn idle(swarm: &mut Swarm, target: &mut Target, how_long: Duration) -> Result<Cp
     let end = Instant::now() + how_long;
     while Instant::now() < end {
         let left = end.saturating_duration_since(Instant::now()).as_millis() as i32;
-        swarm.turn(left.clamp(1, 100)).map_err(|e| format!("poll failed: {e}"))?;
+        swarm
+            .turn(left.clamp(1, 100))
+            .map_err(|e| format!("poll failed: {e}"))?;
         target.alive()?;
     }
     Ok(meter.read())
@@ -212,7 +289,11 @@ fn probe(swarm: &mut Swarm, cfg: &Config, target: &mut Target) -> Result<(), Str
     let start = Instant::now();
     let mut sent = 0;
     loop {
-        let due = if cfg.interval.is_zero() { cfg.probes } else { ((start.elapsed().as_nanos() / cfg.interval.as_nanos()) as u32 + 1).min(cfg.probes) };
+        let due = if cfg.interval.is_zero() {
+            cfg.probes
+        } else {
+            ((start.elapsed().as_nanos() / cfg.interval.as_nanos()) as u32 + 1).min(cfg.probes)
+        };
         while sent < due {
             sent += 1;
             let now = now_ns(swarm.epoch);
@@ -232,7 +313,10 @@ fn probe(swarm: &mut Swarm, cfg: &Config, target: &mut Target) -> Result<(), Str
         swarm.turn(5).map_err(|e| format!("poll failed: {e}"))?;
         target.alive()?;
         if !swarm.conns[0].is_open() {
-            return Err(format!("the probing client was disconnected ({})", swarm.conns[0].failure.clone().unwrap_or_default()));
+            return Err(format!(
+                "the probing client was disconnected ({})",
+                swarm.conns[0].failure.clone().unwrap_or_default()
+            ));
         }
     }
 }

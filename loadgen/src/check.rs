@@ -71,13 +71,17 @@ impl Checker {
         self.receiver_ids.push(receiver_id);
         self.next.extend_from_slice(first_seq);
         self.got.push(0);
-        let skipped = first_seq.iter().enumerate().filter(|&(s, _)| s as u32 != receiver_id);
-        self.skipped.push(skipped.map(|(_, &first)| first as u64 - 1).sum());
+        let skipped = first_seq
+            .iter()
+            .enumerate()
+            .filter(|&(s, _)| s as u32 != receiver_id);
+        self.skipped
+            .push(skipped.map(|(_, &first)| first as u64 - 1).sum());
         self.receiver_ids.len() - 1
     }
 
     /// Records that `receiver` got message `seq` of `sender`; false if it was out of order.
-    #[inline]
+    #[inline(always)]
     pub fn deliver(&mut self, receiver: usize, sender: u32, seq: u32) -> bool {
         let sender = sender as usize;
         if sender >= self.senders {
@@ -103,7 +107,11 @@ impl Checker {
     /// sender `s`, numbered 1..=sent[s].
     pub fn verdict(&self, sent: &[u32]) -> Verdict {
         let total: u64 = sent.iter().map(|&n| n as u64).sum();
-        let mut v = Verdict { misordered: self.misordered, unknown: self.unknown, ..Verdict::default() };
+        let mut v = Verdict {
+            misordered: self.misordered,
+            unknown: self.unknown,
+            ..Verdict::default()
+        };
         for (r, &id) in self.receiver_ids.iter().enumerate() {
             let own = sent.get(id as usize).map_or(0, |&n| n as u64);
             let expected = total - own - self.skipped[r];
@@ -141,7 +149,14 @@ mod tests {
         let mut c = three();
         deliver_all(&mut c, &[5, 0, 2]);
         let v = c.verdict(&[5, 0, 2]);
-        assert_eq!(v, Verdict { expected: 2 + 7 + 5, delivered: 14, ..Verdict::default() });
+        assert_eq!(
+            v,
+            Verdict {
+                expected: 2 + 7 + 5,
+                delivered: 14,
+                ..Verdict::default()
+            }
+        );
         assert!(v.is_clean());
     }
 
@@ -176,7 +191,10 @@ mod tests {
         assert!(c.deliver(r, 0, 4));
         assert!(!c.deliver(r, 9, 1));
         let v = c.verdict(&[4]);
-        assert_eq!((v.expected, v.delivered, v.duplicated, v.unknown), (1, 2, 1, 1));
+        assert_eq!(
+            (v.expected, v.delivered, v.duplicated, v.unknown),
+            (1, 2, 1, 1)
+        );
         assert_eq!(c.got(r), 2);
     }
 }

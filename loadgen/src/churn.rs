@@ -14,7 +14,7 @@ use crate::server::{CpuMeter, CpuReading};
 use crate::stats::Histogram;
 use crate::swarm::{Conn, State, Swarm, Tally, connect, now_ns};
 use crate::table::{Table, ms, opt, thousands};
-use crate::target::{Failures, Target, connect_clients, describe, sync};
+use crate::target::{Failures, Target, connect_clients, describe, failures_in, sync};
 use crate::wire::{CHURN, DATA, Encoder};
 use std::time::{Duration, Instant};
 
@@ -57,13 +57,23 @@ impl Outcome {
         if !self.failures.is_empty() {
             return Some(format!("failed: {}", describe(&self.failures)));
         }
-        (self.lost + self.duplicated > 0).then(|| format!("lost {} duplicated {}", self.lost, self.duplicated))
+        (self.lost + self.duplicated > 0)
+            .then(|| format!("lost {} duplicated {}", self.lost, self.duplicated))
     }
 
     pub fn table(&self) -> Table {
         let mut t = Table::new(&[
-            "workers", "connections", "conn/s", "register p50 ms", "register p99 ms", "cycle p50 ms", "cycle p99 ms",
-            "server CPU %", "loadgen CPU %", "threads", "result",
+            "workers",
+            "connections",
+            "conn/s",
+            "register p50 ms",
+            "register p99 ms",
+            "cycle p50 ms",
+            "cycle p99 ms",
+            "server CPU %",
+            "loadgen CPU %",
+            "threads",
+            "result",
         ]);
         t.row(vec![
             self.workers.to_string(),
@@ -83,8 +93,21 @@ impl Outcome {
 
     pub fn csv(&self) -> Table {
         let mut t = Table::new(&[
-            "server", "workers", "seconds", "connections", "conn_per_s", "failed", "lost", "duplicated", "register_p50_ms",
-            "register_p99_ms", "cycle_p50_ms", "cycle_p99_ms", "server_cpu_pct", "loadgen_cpu_pct", "server_threads",
+            "server",
+            "workers",
+            "seconds",
+            "connections",
+            "conn_per_s",
+            "failed",
+            "lost",
+            "duplicated",
+            "register_p50_ms",
+            "register_p99_ms",
+            "cycle_p50_ms",
+            "cycle_p99_ms",
+            "server_cpu_pct",
+            "loadgen_cpu_pct",
+            "server_threads",
         ]);
         t.row(vec![
             self.server.clone(),
@@ -115,14 +138,31 @@ struct Slot {
 
 pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     let epoch = Instant::now();
-    let mut swarm = Swarm::new(Encoder::new(cfg.size), Tally::new(Checker::new(Vec::new(), 0)), epoch);
+    let mut swarm = Swarm::new(
+        Encoder::new(cfg.size),
+        Tally::new(Checker::new(Vec::new(), 0)),
+        epoch,
+    );
     let deadline = Instant::now() + SETUP_TIMEOUT;
     let failures = connect_clients(&mut swarm, 0..2, true, target, deadline)?;
     if !failures.is_empty() {
-        return Err(format!("churn: could not connect the watcher: {}", describe(&failures)));
+        return Err(format!(
+            "churn: could not connect the watcher: {}",
+            describe(&failures)
+        ));
     }
     if sync(&mut swarm, 0, target, deadline)? > 0 {
-        return Err(format!("churn: the watcher never received a message: is {} a chat server?", target.addr));
+        return Err(format!(
+            "churn: the watcher never received a message: is {} a chat server?",
+            target.addr
+        ));
+    }
+    let failures = failures_in(&swarm, 0..2);
+    if !failures.is_empty() {
+        return Err(format!(
+            "churn: could not register the watcher: {}",
+            describe(&failures)
+        ));
     }
     swarm.conns[WATCHER].receiver = Some(0);
 
@@ -159,7 +199,9 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         let mut running = 0;
         for (k, slot) in slots.iter_mut().enumerate() {
             let i = 2 + k;
-            if swarm.conns[i].state != State::Closed && now.duration_since(slot.started) > CYCLE_TIMEOUT {
+            if swarm.conns[i].state != State::Closed
+                && now.duration_since(slot.started) > CYCLE_TIMEOUT
+            {
                 swarm.conns[i].failure = Some("timeout".into());
                 swarm.conns[i].close();
             }
@@ -206,17 +248,28 @@ fn start_cycle(swarm: &Swarm, next_id: &mut u32, target: &Target) -> (Conn, Slot
     let mut conn = connect(id, CHURN, target.addr);
     conn.sent = 1;
     conn.hang_up = true;
-    swarm.encoder.put(conn.out_mut(), DATA, 1, now_ns(swarm.epoch));
+    swarm
+        .encoder
+        .put(conn.out_mut(), DATA, 1, now_ns(swarm.epoch));
     (conn, Slot { id, started })
 }
 
 /// Books the connection of a slot that just ended.
-fn finish_cycle(outcome: &mut Outcome, swarm: &Swarm, i: usize, slot: &Slot, in_time: bool, ok_ids: &mut Vec<u32>) {
+fn finish_cycle(
+    outcome: &mut Outcome,
+    swarm: &Swarm,
+    i: usize,
+    slot: &Slot,
+    in_time: bool,
+    ok_ids: &mut Vec<u32>,
+) {
     match &swarm.conns[i].failure {
         Some(why) => *outcome.failures.entry(why.clone()).or_insert(0) += 1,
         None => {
             ok_ids.push(slot.id);
-            outcome.cycle.record(slot.started.elapsed().as_nanos() as u64);
+            outcome
+                .cycle
+                .record(slot.started.elapsed().as_nanos() as u64);
             if in_time {
                 outcome.completed += 1;
             }
@@ -229,11 +282,17 @@ fn wait_for_watcher(swarm: &mut Swarm, ok_ids: &[u32], target: &mut Target) -> R
     let deadline = Instant::now() + DRAIN_TIMEOUT;
     while Instant::now() < deadline {
         let seen = &swarm.tally.churn_seen;
-        if ok_ids.iter().all(|&id| seen.get(id as usize).is_some_and(|&n| n > 0)) {
+        if ok_ids
+            .iter()
+            .all(|&id| seen.get(id as usize).is_some_and(|&n| n > 0))
+        {
             return Ok(());
         }
         if !swarm.conns[WATCHER].is_open() {
-            return Err(format!("churn: the watcher was disconnected ({})", swarm.conns[WATCHER].failure.clone().unwrap_or_default()));
+            return Err(format!(
+                "churn: the watcher was disconnected ({})",
+                swarm.conns[WATCHER].failure.clone().unwrap_or_default()
+            ));
         }
         swarm.turn(10).map_err(|e| format!("poll failed: {e}"))?;
         target.alive()?;

@@ -20,8 +20,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long after the senders stop the last deliveries may still arrive.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// After the senders stop, the last deliveries may still arrive until nothing came for
+/// `STALL` (then what is missing is lost), but no longer than `DRAIN_TIMEOUT`.
+const STALL: Duration = Duration::from_secs(2);
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct Config {
     pub clients: usize,
@@ -70,15 +72,38 @@ impl Outcome {
             return Some(format!("disconnected: {}", describe(&self.failures)));
         }
         let v = &self.verdict;
-        (!v.is_clean()).then(|| format!("lost {} duplicated {} misordered {}", v.lost, v.duplicated, v.misordered))
+        (!v.is_clean()).then(|| {
+            format!(
+                "lost {} duplicated {} misordered {}",
+                v.lost, v.duplicated, v.misordered
+            )
+        })
     }
 
     pub fn table(&self) -> Table {
         let mut t = Table::new(&[
-            "clients", "idle", "senders", "offered msg/s", "sent msg/s", "delivered/s", "lost", "p50 ms", "p90 ms", "p99 ms", "max ms",
-            "server CPU %", "loadgen CPU %", "RSS MiB", "threads", "result",
+            "clients",
+            "idle",
+            "senders",
+            "offered msg/s",
+            "sent msg/s",
+            "delivered/s",
+            "lost",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "max ms",
+            "server CPU %",
+            "loadgen CPU %",
+            "RSS MiB",
+            "threads",
+            "result",
         ]);
-        let offered = if self.rate > 0.0 { thousands(self.rate * self.senders as f64) } else { "max".into() };
+        let offered = if self.rate > 0.0 {
+            thousands(self.rate * self.senders as f64)
+        } else {
+            "max".into()
+        };
         t.row(vec![
             thousands(self.clients as f64),
             thousands(self.idle as f64),
@@ -102,8 +127,25 @@ impl Outcome {
 
     pub fn csv(&self) -> Table {
         let mut t = Table::new(&[
-            "server", "clients", "idle", "senders", "rate", "seconds", "sent_per_s", "delivered_per_s", "lost", "duplicated", "misordered",
-            "p50_ms", "p90_ms", "p99_ms", "max_ms", "server_cpu_pct", "loadgen_cpu_pct", "server_rss_mib", "server_threads",
+            "server",
+            "clients",
+            "idle",
+            "senders",
+            "rate",
+            "seconds",
+            "sent_per_s",
+            "delivered_per_s",
+            "lost",
+            "duplicated",
+            "misordered",
+            "p50_ms",
+            "p90_ms",
+            "p99_ms",
+            "max_ms",
+            "server_cpu_pct",
+            "loadgen_cpu_pct",
+            "server_rss_mib",
+            "server_threads",
         ]);
         let v = &self.verdict;
         t.row(vec![
@@ -145,7 +187,11 @@ struct Flow {
 
 impl Flow {
     fn floor(&self) -> u64 {
-        self.progress.iter().map(|p| p.load(Ordering::Acquire)).min().unwrap_or(0)
+        self.progress
+            .iter()
+            .map(|p| p.load(Ordering::Acquire))
+            .min()
+            .unwrap_or(0)
     }
 
     /// Takes up to `want` sends from the window; returns how many were granted.
@@ -157,7 +203,12 @@ impl Flow {
             if granted == 0 {
                 return 0;
             }
-            match self.reserved.compare_exchange_weak(current, current + granted, Ordering::AcqRel, Ordering::Acquire) {
+            match self.reserved.compare_exchange_weak(
+                current,
+                current + granted,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => return granted,
                 Err(now) => current = now,
             }
@@ -165,7 +216,8 @@ impl Flow {
     }
 
     fn drained(&self) -> bool {
-        self.sending.load(Ordering::Acquire) == 0 && self.floor() >= self.reserved.load(Ordering::Acquire)
+        self.sending.load(Ordering::Acquire) == 0
+            && self.floor() >= self.reserved.load(Ordering::Acquire)
     }
 }
 
@@ -180,24 +232,59 @@ struct Plan {
 
 pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     if cfg.clients.saturating_mul(cfg.senders) > MAX_PAIRS {
-        return Err(format!("fanout: {} clients x {} senders is too many pairs to check; lower --senders", cfg.clients, cfg.senders));
+        return Err(format!(
+            "fanout: {} clients x {} senders is too many pairs to check; lower --senders",
+            cfg.clients, cfg.senders
+        ));
     }
     let epoch = Instant::now();
-    let mut swarm = Swarm::new(Encoder::new(cfg.size), Tally::new(Checker::new(Vec::new(), 0)), epoch);
+    let mut swarm = Swarm::new(
+        Encoder::new(cfg.size),
+        Tally::new(Checker::new(Vec::new(), 0)),
+        epoch,
+    );
     let deadline = Instant::now() + SETUP_TIMEOUT;
-    let everyone = (cfg.clients + cfg.idle) as u32;
-    let failures = connect_clients(&mut swarm, cfg.clients as u32..everyone, false, target, deadline)?;
-    if !failures.is_empty() {
-        return Err(format!("fanout: could not connect {} idle connections: {}", cfg.idle, describe(&failures)));
-    }
     let failures = connect_clients(&mut swarm, 0..cfg.clients as u32, true, target, deadline)?;
     if !failures.is_empty() {
-        return Err(format!("fanout: could not connect {} clients: {}", cfg.clients, describe(&failures)));
+        return Err(format!(
+            "fanout: could not connect {} clients: {}",
+            cfg.clients,
+            describe(&failures)
+        ));
+    }
+    let everyone = (cfg.clients + cfg.idle) as u32;
+    let failures = connect_clients(
+        &mut swarm,
+        cfg.clients as u32..everyone,
+        false,
+        target,
+        deadline,
+    )?;
+    if !failures.is_empty() {
+        return Err(format!(
+            "fanout: could not connect {} idle connections: {}",
+            cfg.idle,
+            describe(&failures)
+        ));
     }
     let unconfirmed = sync(&mut swarm, 0, target, deadline)?;
     if unconfirmed > 0 {
-        return Err(format!("fanout: {unconfirmed} clients never received a message: is {} a chat server?", target.addr));
+        return Err(format!(
+            "fanout: {unconfirmed} clients never received a message: is {} a chat server?",
+            target.addr
+        ));
     }
+    let failures = failures_in(&swarm, 0..swarm.conns.len());
+    if !failures.is_empty() {
+        return Err(format!(
+            "fanout: could not register {} clients: {}",
+            cfg.clients,
+            describe(&failures)
+        ));
+    }
+    // The idle connections receive nothing: polling them on every turn would only cost
+    // loadgen the CPU the server needs. They are looked at once more at the end.
+    let mut idle = swarm.split_off(cfg.clients, Tally::new(Checker::new(Vec::new(), 0)));
     let parts = split(swarm, cfg.threads, cfg.clients, cfg.senders);
     let flow = Flow {
         window: cfg.window,
@@ -206,13 +293,22 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         sending: AtomicUsize::new(parts.len()),
     };
     let start = Instant::now();
-    let plan = Plan { start, end: start + cfg.duration, rate: cfg.rate, senders: cfg.senders as u32 };
+    let plan = Plan {
+        start,
+        end: start + cfg.duration,
+        rate: cfg.rate,
+        senders: cfg.senders as u32,
+    };
     let meter = CpuMeter::start(target.pid());
     let parts = thread::scope(|scope| {
-        let workers: Vec<_> = parts.into_iter().enumerate().map(|(me, part)| {
-            let flow = &flow;
-            scope.spawn(move || drive(part, me, flow, plan))
-        }).collect();
+        let workers: Vec<_> = parts
+            .into_iter()
+            .enumerate()
+            .map(|(me, part)| {
+                let flow = &flow;
+                scope.spawn(move || drive(part, me, flow, plan))
+            })
+            .collect();
         thread::sleep(plan.end.saturating_duration_since(Instant::now()));
         let cpu = meter.read();
         let parts: Vec<Swarm> = workers.into_iter().filter_map(|w| w.join().ok()).collect();
@@ -220,7 +316,15 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     });
     let (cpu, parts) = parts;
     target.alive()?;
-    Ok(outcome(cfg, target, parts, plan, cpu))
+    idle.turn(0).map_err(|e| format!("poll failed: {e}"))?;
+    let mut outcome = outcome(cfg, target, parts, plan, cpu);
+    for (why, n) in failures_in(&idle, 0..idle.conns.len()) {
+        *outcome
+            .failures
+            .entry(format!("idle connection: {why}"))
+            .or_insert(0) += n;
+    }
+    Ok(outcome)
 }
 
 /// Shares the connections among `threads` swarms, each checking its own receivers (the
@@ -247,7 +351,9 @@ fn split(mut swarm: Swarm, threads: usize, clients: usize, senders: usize) -> Ve
 /// One thread's loop: send within the window until the plan ends, then read until every
 /// receiver got everything (or the drain timeout).
 fn drive(mut swarm: Swarm, me: usize, flow: &Flow, plan: Plan) -> Swarm {
-    let senders: Vec<usize> = (0..swarm.conns.len()).filter(|&i| swarm.conns[i].id < plan.senders).collect();
+    let senders: Vec<usize> = (0..swarm.conns.len())
+        .filter(|&i| swarm.conns[i].id < plan.senders)
+        .collect();
     let mut cursor = 0;
     let mut sending = true;
     let share = (flow.window / flow.progress.len() as u64).max(1);
@@ -264,7 +370,7 @@ fn drive(mut swarm: Swarm, me: usize, flow: &Flow, plan: Plan) -> Swarm {
                 let granted = flow.reserve(share);
                 cursor = send_round_robin(&mut swarm, &senders, cursor, granted);
             }
-        } else if flow.drained() || now >= plan.end + DRAIN_TIMEOUT {
+        } else if flow.drained() || now >= plan.end + DRAIN_TIMEOUT || stalled(&swarm, plan, now) {
             return swarm;
         }
         if swarm.turn(1).is_err() {
@@ -272,6 +378,12 @@ fn drive(mut swarm: Swarm, me: usize, flow: &Flow, plan: Plan) -> Swarm {
         }
         flow.progress[me].store(progress(&swarm), Ordering::Release);
     }
+}
+
+/// True once this swarm's receivers got nothing for `STALL` since the senders stopped.
+fn stalled(swarm: &Swarm, plan: Plan, now: Instant) -> bool {
+    let last = (swarm.epoch + Duration::from_nanos(swarm.tally.last_ns)).max(plan.end);
+    now.saturating_duration_since(last) > STALL
 }
 
 /// The least, over this swarm's open receivers, of messages read plus messages sent.
@@ -305,7 +417,8 @@ fn send_scheduled(swarm: &mut Swarm, senders: &[usize], flow: &Flow, plan: Plan,
     for &i in senders {
         let conn = &mut conns[i];
         let phase = conn.id as f64 / plan.senders as f64;
-        let due = ((since_start * plan.rate - phase).floor() + 1.0).clamp(0.0, (last_k - phase).ceil().max(0.0)) as u64;
+        let due = ((since_start * plan.rate - phase).floor() + 1.0)
+            .clamp(0.0, (last_k - phase).ceil().max(0.0)) as u64;
         let granted = flow.reserve(due.saturating_sub(conn.sent as u64));
         for _ in 0..granted {
             let k = conn.sent as f64;
@@ -316,7 +429,13 @@ fn send_scheduled(swarm: &mut Swarm, senders: &[usize], flow: &Flow, plan: Plan,
     }
 }
 
-fn outcome(cfg: &Config, target: &Target, parts: Vec<Swarm>, plan: Plan, cpu: CpuReading) -> Outcome {
+fn outcome(
+    cfg: &Config,
+    target: &Target,
+    parts: Vec<Swarm>,
+    plan: Plan,
+    cpu: CpuReading,
+) -> Outcome {
     let mut sent_by = vec![0u32; cfg.senders];
     for conn in parts.iter().flat_map(|p| &p.conns) {
         if let Some(slot) = sent_by.get_mut(conn.id as usize) {
@@ -335,7 +454,9 @@ fn outcome(cfg: &Config, target: &Target, parts: Vec<Swarm>, plan: Plan, cpu: Cp
             *failures.entry(why).or_insert(0) += n;
         }
     }
-    let start_ns = parts.first().map_or(0, |p| plan.start.duration_since(p.epoch).as_nanos() as u64);
+    let start_ns = parts
+        .first()
+        .map_or(0, |p| plan.start.duration_since(p.epoch).as_nanos() as u64);
     Outcome {
         server: target.name(),
         clients: cfg.clients,

@@ -15,6 +15,7 @@ mod capacity;
 mod check;
 mod churn;
 mod fanout;
+mod report;
 mod server;
 mod stats;
 mod svg;
@@ -43,7 +44,7 @@ scenarios:
               --probes K (20)  --interval-ms MS (50)  --idle-ms MS (1000)
   fanout    --clients N (100) each send for --duration S (5) seconds, to all the others.
               --rate R msgs/s per sender (0 = as fast as the server relays)
-              --senders N (all)  --window W in-flight messages (500)  --threads T (1)
+              --senders N (all)  --window W in-flight messages (1000)  --threads T (1)
               --idle M connections that never register (the server still watches them)
   churn     --workers C (8) connections at a time: connect, USER, MSG, close, for
             --duration S (5) seconds. Time to register = connect to delivery of the MSG.
@@ -89,13 +90,20 @@ fn run(argv: &[String]) -> Result<(), Fail> {
     let Some((command, rest)) = argv.split_first() else {
         return Err(Fail::Usage(format!("no scenario given\n{USAGE}")));
     };
-    let fd_limit = sys::raise_fd_limit().map_err(|e| format!("cannot read the open-file limit: {e}"))?;
+    let fd_limit =
+        sys::raise_fd_limit().map_err(|e| format!("cannot read the open-file limit: {e}"))?;
     // Descriptors loadgen needs besides its client sockets (stdio, pipes, /proc files).
     let max_clients = (fd_limit as usize).saturating_sub(64);
     match command.as_str() {
         "capacity" => {
-            let args = parse(command, rest, &["--max", "--steps", "--probes", "--interval-ms", "--idle-ms"])?;
-            let max = args.get("--max", 19_900, 2..=max_clients).map_err(Fail::Usage)?;
+            let args = parse(
+                command,
+                rest,
+                &["--max", "--steps", "--probes", "--interval-ms", "--idle-ms"],
+            )?;
+            let max = args
+                .get("--max", 19_900, 2..=max_clients)
+                .map_err(Fail::Usage)?;
             let steps = match args.value("--steps") {
                 Some(list) => parse_steps(&list, max).map_err(Fail::Usage)?,
                 None => capacity::steps_up_to(max),
@@ -103,8 +111,14 @@ fn run(argv: &[String]) -> Result<(), Fail> {
             let cfg = capacity::Config {
                 steps,
                 probes: args.get("--probes", 20, 1..=10_000).map_err(Fail::Usage)?,
-                interval: Duration::from_millis(args.get("--interval-ms", 50, 0..=10_000).map_err(Fail::Usage)?),
-                idle: Duration::from_millis(args.get("--idle-ms", 1000, 0..=60_000).map_err(Fail::Usage)?),
+                interval: Duration::from_millis(
+                    args.get("--interval-ms", 50, 0..=10_000)
+                        .map_err(Fail::Usage)?,
+                ),
+                idle: Duration::from_millis(
+                    args.get("--idle-ms", 1000, 0..=60_000)
+                        .map_err(Fail::Usage)?,
+                ),
                 size: size(&args)?,
             };
             let mut target = target(&args)?;
@@ -115,20 +129,41 @@ fn run(argv: &[String]) -> Result<(), Fail> {
             }
             match outcome.held() {
                 Some(_) => Ok(()),
-                None => Err(Fail::Run(format!("capacity: no step passed: {}", outcome.summary()))),
+                None => Err(Fail::Run(format!(
+                    "capacity: no step passed: {}",
+                    outcome.summary()
+                ))),
             }
         }
         "fanout" => {
-            let args = parse(command, rest, &["--clients", "--senders", "--rate", "--duration", "--window", "--threads", "--idle"])?;
-            let clients = args.get("--clients", 100, 2..=max_clients).map_err(Fail::Usage)?;
-            let idle = args.get("--idle", 0, 0..=max_clients - clients).map_err(Fail::Usage)?;
+            let args = parse(
+                command,
+                rest,
+                &[
+                    "--clients",
+                    "--senders",
+                    "--rate",
+                    "--duration",
+                    "--window",
+                    "--threads",
+                    "--idle",
+                ],
+            )?;
+            let clients = args
+                .get("--clients", 100, 2..=max_clients)
+                .map_err(Fail::Usage)?;
+            let idle = args
+                .get("--idle", 0, 0..=max_clients - clients)
+                .map_err(Fail::Usage)?;
             let cfg = fanout::Config {
                 clients,
-                senders: args.get("--senders", clients, 1..=clients).map_err(Fail::Usage)?,
+                senders: args
+                    .get("--senders", clients, 1..=clients)
+                    .map_err(Fail::Usage)?,
                 rate: args.get("--rate", 0.0, 0.0..=1e7).map_err(Fail::Usage)?,
                 duration: seconds(&args, "--duration")?,
                 size: size(&args)?,
-                window: args.get("--window", 500, 1..=1000).map_err(Fail::Usage)?,
+                window: args.get("--window", 1000, 1..=1000).map_err(Fail::Usage)?,
                 threads: args.get("--threads", 1, 1..=64).map_err(Fail::Usage)?,
                 idle,
             };
@@ -137,13 +172,17 @@ fn run(argv: &[String]) -> Result<(), Fail> {
             show(&args, outcome.table(), outcome.csv());
             match outcome.problem() {
                 None => Ok(()),
-                Some(problem) => Err(Fail::Run(format!("fanout: delivery check failed: {problem}"))),
+                Some(problem) => Err(Fail::Run(format!(
+                    "fanout: delivery check failed: {problem}"
+                ))),
             }
         }
         "churn" => {
             let args = parse(command, rest, &["--workers", "--duration"])?;
             let cfg = churn::Config {
-                workers: args.get("--workers", 8, 1..=max_clients - 2).map_err(Fail::Usage)?,
+                workers: args
+                    .get("--workers", 8, 1..=max_clients - 2)
+                    .map_err(Fail::Usage)?,
                 duration: seconds(&args, "--duration")?,
                 size: size(&args)?,
             };
@@ -156,13 +195,21 @@ fn run(argv: &[String]) -> Result<(), Fail> {
             }
         }
         "bench" => {
-            let args = Args::parse(command, rest, &["--out", "--bin-dir"], &["--quick"]).map_err(Fail::Usage)?;
+            let args = Args::parse(command, rest, &["--out", "--bin-dir"], &["--quick"])
+                .map_err(Fail::Usage)?;
             let bin_dir = match args.value("--bin-dir") {
                 Some(dir) => PathBuf::from(dir),
-                None => own_dir().ok_or_else(|| Fail::Usage("cannot tell loadgen's own directory; give --bin-dir".into()))?,
+                None => own_dir().ok_or_else(|| {
+                    Fail::Usage("cannot tell loadgen's own directory; give --bin-dir".into())
+                })?,
             };
             let out = PathBuf::from(args.value("--out").unwrap_or_else(|| "bench".into()));
-            bench::run(&bench::Config { quick: args.flag("--quick"), out, bin_dir }).map_err(Fail::Run)
+            bench::run(&bench::Config {
+                quick: args.flag("--quick"),
+                out,
+                bin_dir,
+            })
+            .map_err(Fail::Run)
         }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
@@ -178,7 +225,8 @@ fn parse(command: &str, rest: &[String], own: &[&str]) -> Result<Args, Fail> {
 }
 
 fn size(args: &Args) -> Result<usize, Fail> {
-    args.get("--size", 32, wire::MIN_TEXT..=1000).map_err(Fail::Usage)
+    args.get("--size", 32, wire::MIN_TEXT..=1000)
+        .map_err(Fail::Usage)
 }
 
 fn seconds(args: &Args, name: &str) -> Result<Duration, Fail> {
@@ -189,7 +237,11 @@ fn seconds(args: &Args, name: &str) -> Result<Duration, Fail> {
 fn parse_steps(list: &str, max: usize) -> Result<Vec<usize>, String> {
     let steps: Vec<usize> = list
         .split(',')
-        .map(|s| s.trim().parse().map_err(|_| format!("capacity: --steps {list:?} is not a list of numbers")))
+        .map(|s| {
+            s.trim()
+                .parse()
+                .map_err(|_| format!("capacity: --steps {list:?} is not a list of numbers"))
+        })
         .collect::<Result<_, _>>()?;
     if steps.is_empty() || steps.windows(2).any(|w| w[0] >= w[1]) || steps[0] < 2 {
         return Err("capacity: --steps must rise, from at least 2".into());
@@ -200,13 +252,24 @@ fn parse_steps(list: &str, max: usize) -> Result<Vec<usize>, String> {
 /// The server: started from `--server`, or reached at `--addr` (default 127.0.0.1:7878).
 fn target(args: &Args) -> Result<Target, Fail> {
     match (args.value("--server"), args.value("--addr")) {
-        (Some(_), Some(_)) => Err(Fail::Usage("give either --server or --addr, not both".into())),
-        (Some(path), None) => Ok(Target::start(&PathBuf::from(path), &args.all("--server-arg"))?),
+        (Some(_), Some(_)) => Err(Fail::Usage(
+            "give either --server or --addr, not both".into(),
+        )),
+        (Some(path), None) => Ok(Target::start(
+            &PathBuf::from(path),
+            &args.all("--server-arg"),
+        )?),
         (None, addr) => {
             let text = addr.unwrap_or_else(|| "127.0.0.1:7878".into());
-            let addr: SocketAddrV4 = text.parse().map_err(|_| Fail::Usage(format!("--addr {text:?} is not an IPv4 address with a port")))?;
+            let addr: SocketAddrV4 = text.parse().map_err(|_| {
+                Fail::Usage(format!(
+                    "--addr {text:?} is not an IPv4 address with a port"
+                ))
+            })?;
             if !addr.ip().is_loopback() {
-                return Err(Fail::Usage(format!("--addr {addr}: only loopback addresses (127.x.x.x) may be loaded")));
+                return Err(Fail::Usage(format!(
+                    "--addr {addr}: only loopback addresses (127.x.x.x) may be loaded"
+                )));
             }
             Ok(Target::at(addr)?)
         }

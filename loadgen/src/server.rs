@@ -31,7 +31,10 @@ pub struct Server {
 impl Server {
     /// Starts `path` on an address the OS picks; `args` follow the address.
     pub fn start(path: &Path, args: &[String]) -> Result<Server, String> {
-        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         let mut child = Command::new(path)
             .arg("127.0.0.1:0")
             .args(args)
@@ -45,19 +48,31 @@ impl Server {
             keep_tail(stderr, Arc::clone(&stderr_tail));
         }
         let first_line = child.stdout.take().map(first_line_then_drain);
-        let mut server = Server { child, addr: SocketAddrV4::new([0, 0, 0, 0].into(), 0), name, stderr_tail };
+        let mut server = Server {
+            child,
+            addr: SocketAddrV4::new([0, 0, 0, 0].into(), 0),
+            name,
+            stderr_tail,
+        };
         let line = match first_line.map(|rx| rx.recv_timeout(START_TIMEOUT)) {
             Some(Ok(line)) => line,
             Some(Err(mpsc::RecvTimeoutError::Timeout)) => {
-                return Err(format!("{} printed no `listening on` line within {START_TIMEOUT:?}", server.name));
+                return Err(format!(
+                    "{} printed no `listening on` line within {START_TIMEOUT:?}",
+                    server.name
+                ));
             }
             _ => {
                 let how = server.explain_exit();
                 return Err(format!("{} exited before listening{how}", server.name));
             }
         };
-        server.addr = parse_listening(&line)
-            .ok_or_else(|| format!("{} printed {line:?}, expected `listening on <ip>:<port>`", server.name))?;
+        server.addr = parse_listening(&line).ok_or_else(|| {
+            format!(
+                "{} printed {line:?}, expected `listening on <ip>:<port>`",
+                server.name
+            )
+        })?;
         Ok(server)
     }
 
@@ -84,7 +99,10 @@ impl Server {
 
     /// The server's last stderr lines, as `: line | line`, or nothing.
     pub fn stderr_tail(&self) -> String {
-        let tail = self.stderr_tail.lock().map(|t| t.iter().cloned().collect::<Vec<_>>().join(" | "));
+        let tail = self
+            .stderr_tail
+            .lock()
+            .map(|t| t.iter().cloned().collect::<Vec<_>>().join(" | "));
         match tail {
             Ok(text) if !text.is_empty() => format!("; its stderr ends: {text}"),
             _ => String::new(),
@@ -101,7 +119,12 @@ impl Drop for Server {
 
 /// `listening on 127.0.0.1:4242` -> the address.
 pub fn parse_listening(line: &str) -> Option<SocketAddrV4> {
-    match line.trim_end().strip_prefix("listening on ")?.parse().ok()? {
+    match line
+        .trim_end()
+        .strip_prefix("listening on ")?
+        .parse()
+        .ok()?
+    {
         SocketAddr::V4(addr) => Some(addr),
         SocketAddr::V6(_) => None,
     }
@@ -169,7 +192,8 @@ impl Usage {
         if wall <= 0.0 {
             return 0.0;
         }
-        let cpu = self.cpu_ticks.saturating_sub(earlier.cpu_ticks) as f64 / sys::clock_ticks_per_second() as f64;
+        let cpu = self.cpu_ticks.saturating_sub(earlier.cpu_ticks) as f64
+            / sys::clock_ticks_per_second() as f64;
         100.0 * cpu / wall
     }
 }
@@ -198,7 +222,10 @@ pub struct CpuReading {
 impl CpuMeter {
     pub fn start(server_pid: Option<u32>) -> CpuMeter {
         let server = server_pid.and_then(|pid| Some((pid, Usage::of(Some(pid))?)));
-        CpuMeter { server, own: Usage::of(None) }
+        CpuMeter {
+            server,
+            own: Usage::of(None),
+        }
     }
 
     pub fn read(&self) -> CpuReading {
@@ -224,7 +251,10 @@ mod tests {
 
     #[test]
     fn listening_lines_parse() {
-        assert_eq!(parse_listening("listening on 127.0.0.1:4242\n"), Some("127.0.0.1:4242".parse().unwrap()));
+        assert_eq!(
+            parse_listening("listening on 127.0.0.1:4242\n"),
+            Some("127.0.0.1:4242".parse().unwrap())
+        );
         assert_eq!(parse_listening("Listening on 127.0.0.1:4242"), None);
         assert_eq!(parse_listening("listening on [::1]:4242"), None);
     }
@@ -245,11 +275,17 @@ mod tests {
 
     #[test]
     fn a_missing_or_silent_server_is_reported() {
-        let err = Server::start(Path::new("/nonexistent/server"), &[]).err().expect("must fail");
+        let err = Server::start(Path::new("/nonexistent/server"), &[])
+            .err()
+            .expect("must fail");
         assert!(err.contains("cannot start"), "{err}");
-        let err = Server::start(Path::new("/bin/true"), &[]).err().expect("must fail");
+        let err = Server::start(Path::new("/bin/true"), &[])
+            .err()
+            .expect("must fail");
         assert!(err.contains("exited before listening"), "{err}");
-        let err = Server::start(Path::new("/bin/echo"), &[]).err().expect("must fail");
+        let err = Server::start(Path::new("/bin/echo"), &[])
+            .err()
+            .expect("must fail");
         assert!(err.contains("expected `listening on"), "{err}");
     }
 }

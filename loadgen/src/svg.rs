@@ -15,7 +15,9 @@ const BOTTOM: f64 = 360.0;
 const FONT: &str = "font-family=\"sans-serif\" font-size=\"12\"";
 
 /// One colour per step, the same in every chart (Okabe-Ito, readable by colour-blind eyes).
-pub const COLOURS: [&str; 6] = ["#D55E00", "#E69F00", "#009E73", "#0072B2", "#CC79A7", "#56B4E9"];
+pub const COLOURS: [&str; 6] = [
+    "#D55E00", "#E69F00", "#009E73", "#0072B2", "#CC79A7", "#56B4E9",
+];
 
 /// A named series of points (line chart) or of values per group (bar chart).
 pub struct Series {
@@ -36,25 +38,36 @@ impl Scale {
     /// A scale covering `values`: linear ones start at 0 and end on a round number, log ones
     /// span whole powers of ten.
     fn covering(values: impl Iterator<Item = f64>, log: bool) -> Scale {
-        let values: Vec<f64> = values.filter(|v| v.is_finite() && (!log || *v > 0.0)).collect();
+        let values: Vec<f64> = values
+            .filter(|v| v.is_finite() && (!log || *v > 0.0))
+            .collect();
         let max = values.iter().copied().fold(f64::MIN, f64::max);
         let min = values.iter().copied().fold(f64::MAX, f64::min);
         if values.is_empty() {
-            return Scale { low: if log { 1.0 } else { 0.0 }, high: if log { 10.0 } else { 1.0 }, log };
+            return Scale {
+                low: if log { 1.0 } else { 0.0 },
+                high: if log { 10.0 } else { 1.0 },
+                log,
+            };
         }
         if log {
             let low = 10f64.powf(min.log10().floor());
-            let high = 10f64.powf(max.log10().ceil()).max(low * 10.0);
+            let high = nice_ceiling(max).max(low * 10.0);
             Scale { low, high, log }
         } else {
-            Scale { low: 0.0, high: nice_ceiling(max.max(min.abs()).max(1e-9)), log }
+            Scale {
+                low: 0.0,
+                high: nice_ceiling(max.max(min.abs()).max(1e-9)),
+                log,
+            }
         }
     }
 
     /// Position of `value` between 0 (low end) and 1 (high end), clamped.
     fn fraction(&self, value: f64) -> f64 {
         let f = if self.log {
-            (value.max(self.low).log10() - self.low.log10()) / (self.high.log10() - self.low.log10())
+            (value.max(self.low).log10() - self.low.log10())
+                / (self.high.log10() - self.low.log10())
         } else {
             (value - self.low) / (self.high - self.low)
         };
@@ -63,23 +76,39 @@ impl Scale {
 
     fn ticks(&self) -> Vec<f64> {
         if self.log {
+            // Powers of ten, and 2 and 5 times them when the axis spans three decades or less.
+            let steps: &[f64] = if self.high / self.low <= 1000.0 {
+                &[1.0, 2.0, 5.0]
+            } else {
+                &[1.0]
+            };
             let mut ticks = Vec::new();
-            let mut t = self.low;
-            while t <= self.high * 1.0001 {
-                ticks.push(t);
-                t *= 10.0;
+            let mut decade = self.low;
+            while decade <= self.high * 1.0001 {
+                ticks.extend(
+                    steps
+                        .iter()
+                        .map(|m| m * decade)
+                        .filter(|&t| t <= self.high * 1.0001),
+                );
+                decade *= 10.0;
             }
             return ticks;
         }
         let step = nice_ceiling(self.high / 5.0);
-        (0..=((self.high / step).round() as usize)).map(|i| i as f64 * step).collect()
+        (0..=((self.high / step).round() as usize))
+            .map(|i| i as f64 * step)
+            .collect()
     }
 }
 
 /// The smallest of 1, 2, 2.5, 5 or 10 times a power of ten that is at least `value`.
 fn nice_ceiling(value: f64) -> f64 {
     let power = 10f64.powf(value.log10().floor());
-    let nice = [1.0, 2.0, 2.5, 5.0, 10.0].into_iter().find(|m| m * power >= value * 0.9999).unwrap_or(10.0);
+    let nice = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .find(|m| m * power >= value * 0.9999)
+        .unwrap_or(10.0);
     nice * power
 }
 
@@ -91,14 +120,27 @@ pub fn short(value: f64) -> String {
         v if v >= 1e3 => (value / 1e3, "k"),
         _ => (value, ""),
     };
-    let decimals = if scaled.abs() >= 100.0 { 0 } else if scaled.abs() >= 10.0 { 1 } else { 2 };
+    let decimals = if scaled.abs() >= 100.0 {
+        0
+    } else if scaled.abs() >= 10.0 {
+        1
+    } else {
+        2
+    };
     let text = format!("{scaled:.decimals$}");
-    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { &text };
+    let text = if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        &text
+    };
     format!("{text}{unit}")
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// An SVG document being written.
@@ -109,29 +151,58 @@ struct Canvas {
 impl Canvas {
     fn new(title: &str) -> Canvas {
         let mut out = String::new();
-        let _ = writeln!(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" width=\"{WIDTH}\" height=\"{HEIGHT}\">");
-        let _ = writeln!(out, "<rect x=\"0\" y=\"0\" width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"white\"/>");
+        let _ = writeln!(
+            out,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" width=\"{WIDTH}\" height=\"{HEIGHT}\">"
+        );
+        let _ = writeln!(
+            out,
+            "<rect x=\"0\" y=\"0\" width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"white\"/>"
+        );
         let mut canvas = Canvas { out };
-        canvas.text(WIDTH / 2.0, 24.0, "middle", &format!("<tspan font-weight=\"bold\">{}</tspan>", escape(title)), true);
+        canvas.text(
+            WIDTH / 2.0,
+            24.0,
+            "middle",
+            &format!("<tspan font-weight=\"bold\">{}</tspan>", escape(title)),
+            true,
+        );
         canvas
     }
 
     fn line(&mut self, (x1, y1): (f64, f64), (x2, y2): (f64, f64), colour: &str, width: f64) {
-        let _ = writeln!(self.out, "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" stroke=\"{colour}\" stroke-width=\"{width}\"/>");
+        let _ = writeln!(
+            self.out,
+            "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" stroke=\"{colour}\" stroke-width=\"{width}\"/>"
+        );
     }
 
     fn rect(&mut self, x: f64, y: f64, width: f64, height: f64, colour: &str) {
-        let _ = writeln!(self.out, "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"{height:.1}\" fill=\"{colour}\"/>");
+        let _ = writeln!(
+            self.out,
+            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"{height:.1}\" fill=\"{colour}\"/>"
+        );
     }
 
     /// Text anchored at (x, y); `markup` says `content` is already escaped SVG.
     fn text(&mut self, x: f64, y: f64, anchor: &str, content: &str, markup: bool) {
-        let content = if markup { content.to_string() } else { escape(content) };
-        let _ = writeln!(self.out, "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"{anchor}\" {FONT}>{content}</text>");
+        let content = if markup {
+            content.to_string()
+        } else {
+            escape(content)
+        };
+        let _ = writeln!(
+            self.out,
+            "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"{anchor}\" {FONT}>{content}</text>"
+        );
     }
 
     fn vertical_text(&mut self, x: f64, y: f64, content: &str) {
-        let _ = writeln!(self.out, "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 {x:.1} {y:.1})\" {FONT}>{}</text>", escape(content));
+        let _ = writeln!(
+            self.out,
+            "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 {x:.1} {y:.1})\" {FONT}>{}</text>",
+            escape(content)
+        );
     }
 
     /// The y axis with ticks, grid lines and its label.
@@ -161,9 +232,19 @@ impl Canvas {
 }
 
 /// A line chart of `series`, points joined in x order, each marked with a dot.
-pub fn line_chart(title: &str, x_label: &str, y_label: &str, log_x: bool, log_y: bool, series: &[Series]) -> String {
+pub fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    log_x: bool,
+    log_y: bool,
+    series: &[Series],
+) -> String {
     let points = || series.iter().flat_map(|s| s.points.iter().copied());
-    let (xs, ys) = (Scale::covering(points().map(|p| p.0), log_x), Scale::covering(points().map(|p| p.1), log_y));
+    let (xs, ys) = (
+        Scale::covering(points().map(|p| p.0), log_x),
+        Scale::covering(points().map(|p| p.1), log_y),
+    );
     let mut canvas = Canvas::new(title);
     canvas.y_axis(&ys, y_label);
     for tick in xs.ticks() {
@@ -172,17 +253,37 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, log_x: bool, log_y:
         canvas.text(x, BOTTOM + 18.0, "middle", &short(tick), false);
     }
     canvas.line((LEFT, BOTTOM), (RIGHT, BOTTOM), "black", 1.0);
-    canvas.text((LEFT + RIGHT) / 2.0, BOTTOM + 40.0, "middle", x_label, false);
+    canvas.text(
+        (LEFT + RIGHT) / 2.0,
+        BOTTOM + 40.0,
+        "middle",
+        x_label,
+        false,
+    );
     for s in series {
-        let mut sorted: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+        let mut sorted: Vec<(f64, f64)> = s
+            .points
+            .iter()
+            .copied()
+            .filter(|p| p.0.is_finite() && p.1.is_finite())
+            .collect();
         sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let at = |(x, y): (f64, f64)| (LEFT + xs.fraction(x) * (RIGHT - LEFT), BOTTOM - ys.fraction(y) * (BOTTOM - TOP));
+        let at = |(x, y): (f64, f64)| {
+            (
+                LEFT + xs.fraction(x) * (RIGHT - LEFT),
+                BOTTOM - ys.fraction(y) * (BOTTOM - TOP),
+            )
+        };
         for pair in sorted.windows(2) {
             canvas.line(at(pair[0]), at(pair[1]), s.colour, 2.0);
         }
         for &p in &sorted {
             let (x, y) = at(p);
-            let _ = writeln!(canvas.out, "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3.5\" fill=\"{}\"/>", s.colour);
+            let _ = writeln!(
+                canvas.out,
+                "<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3.5\" fill=\"{}\"/>",
+                s.colour
+            );
         }
     }
     canvas.legend(series);
@@ -194,7 +295,10 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, log_x: bool, log_y:
 /// carries its value on top.
 pub fn bar_chart(title: &str, y_label: &str, groups: &[String], series: &[Series]) -> String {
     let value = |s: &Series, g: usize| s.points.iter().find(|p| p.0 == g as f64).map(|p| p.1);
-    let ys = Scale::covering(series.iter().flat_map(|s| s.points.iter().map(|p| p.1)), false);
+    let ys = Scale::covering(
+        series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
+        false,
+    );
     let mut canvas = Canvas::new(title);
     canvas.y_axis(&ys, y_label);
     canvas.line((LEFT, BOTTOM), (RIGHT, BOTTOM), "black", 1.0);
@@ -202,13 +306,31 @@ pub fn bar_chart(title: &str, y_label: &str, groups: &[String], series: &[Series
     let bar_width = group_width * 0.8 / series.len().max(1) as f64;
     for (g, group) in groups.iter().enumerate() {
         let left = LEFT + g as f64 * group_width + group_width * 0.1;
-        canvas.text(left + group_width * 0.4, BOTTOM + 18.0, "middle", group, false);
+        canvas.text(
+            left + group_width * 0.4,
+            BOTTOM + 18.0,
+            "middle",
+            group,
+            false,
+        );
         for (i, s) in series.iter().enumerate() {
             let Some(v) = value(s, g) else { continue };
             let height = ys.fraction(v) * (BOTTOM - TOP);
             let x = left + i as f64 * bar_width;
-            canvas.rect(x + 1.0, BOTTOM - height, (bar_width - 2.0).max(1.0), height, s.colour);
-            canvas.text(x + bar_width / 2.0, (BOTTOM - height - 4.0).max(TOP - 4.0), "middle", &short(v), false);
+            canvas.rect(
+                x + 1.0,
+                BOTTOM - height,
+                (bar_width - 2.0).max(1.0),
+                height,
+                s.colour,
+            );
+            canvas.text(
+                x + bar_width / 2.0,
+                (BOTTOM - height - 4.0).max(TOP - 4.0),
+                "middle",
+                &short(v),
+                false,
+            );
         }
     }
     canvas.legend(series);
@@ -227,11 +349,20 @@ mod tests {
             let text = &rest[..lt];
             assert!(!text.contains('>'), "stray > in {text:?}");
             for (i, _) in text.match_indices('&') {
-                assert!(["&amp;", "&lt;", "&gt;", "&quot;"].iter().any(|e| text[i..].starts_with(e)), "bad entity in {text:?}");
+                assert!(
+                    ["&amp;", "&lt;", "&gt;", "&quot;"]
+                        .iter()
+                        .any(|e| text[i..].starts_with(e)),
+                    "bad entity in {text:?}"
+                );
             }
             let gt = rest[lt..].find('>').expect("unclosed tag") + lt;
             let tag = &rest[lt + 1..gt];
-            assert_eq!(tag.matches('"').count() % 2, 0, "unbalanced quotes in <{tag}>");
+            assert_eq!(
+                tag.matches('"').count() % 2,
+                0,
+                "unbalanced quotes in <{tag}>"
+            );
             if let Some(name) = tag.strip_prefix('/') {
                 assert_eq!(open.pop().as_deref(), Some(name), "mismatched </{name}>");
             } else if !tag.ends_with('/') {
@@ -245,14 +376,25 @@ mod tests {
 
     /// Every coordinate attribute lies inside the view box.
     fn assert_inside(doc: &str) {
-        for attr in ["x", "x1", "x2", "cx", "y", "y1", "y2", "cy", "width", "height"] {
+        for attr in [
+            "x", "x1", "x2", "cx", "y", "y1", "y2", "cy", "width", "height",
+        ] {
             let key = format!(" {attr}=\"");
             for (i, _) in doc.match_indices(&key) {
                 let start = i + key.len();
                 let end = start + doc[start..].find('"').unwrap();
-                let v: f64 = doc[start..end].parse().unwrap_or_else(|_| panic!("{attr}={:?}", &doc[start..end]));
-                let limit = if attr.starts_with('x') || attr == "cx" || attr == "width" { WIDTH } else { HEIGHT };
-                assert!((0.0..=limit).contains(&v), "{attr}={v} outside the view box");
+                let v: f64 = doc[start..end]
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{attr}={:?}", &doc[start..end]));
+                let limit = if attr.starts_with('x') || attr == "cx" || attr == "width" {
+                    WIDTH
+                } else {
+                    HEIGHT
+                };
+                assert!(
+                    (0.0..=limit).contains(&v),
+                    "{attr}={v} outside the view box"
+                );
             }
         }
         // Rectangles end inside too.
@@ -262,22 +404,45 @@ mod tests {
                 let s = tag.find(&format!(" {a}=\"")).unwrap() + a.len() + 3;
                 tag[s..s + tag[s..].find('"').unwrap()].parse().unwrap()
             };
-            assert!(num("x") + num("width") <= WIDTH + 0.05 && num("y") + num("height") <= HEIGHT + 0.05, "{tag}");
+            assert!(
+                num("x") + num("width") <= WIDTH + 0.05
+                    && num("y") + num("height") <= HEIGHT + 0.05,
+                "{tag}"
+            );
         }
     }
 
     fn series() -> Vec<Series> {
         vec![
-            Series { name: "step1 <naive> & co".into(), colour: COLOURS[0], points: vec![(100.0, 0.2), (1000.0, 3.0), (19900.0, 250.0)] },
-            Series { name: "step4_poll".into(), colour: COLOURS[3], points: vec![(100.0, 0.1), (19900.0, 40.0), (5000.0, f64::NAN)] },
-            Series { name: "empty".into(), colour: COLOURS[1], points: vec![] },
+            Series {
+                name: "step1 <naive> & co".into(),
+                colour: COLOURS[0],
+                points: vec![(100.0, 0.2), (1000.0, 3.0), (19900.0, 250.0)],
+            },
+            Series {
+                name: "step4_poll".into(),
+                colour: COLOURS[3],
+                points: vec![(100.0, 0.1), (19900.0, 40.0), (5000.0, f64::NAN)],
+            },
+            Series {
+                name: "empty".into(),
+                colour: COLOURS[1],
+                points: vec![],
+            },
         ]
     }
 
     #[test]
     fn line_charts_are_well_formed_and_inside_the_view_box() {
         for (log_x, log_y) in [(true, true), (false, false), (true, false)] {
-            let doc = line_chart("p99 vs clients", "clients", "p99 ms", log_x, log_y, &series());
+            let doc = line_chart(
+                "p99 vs clients",
+                "clients",
+                "p99 ms",
+                log_x,
+                log_y,
+                &series(),
+            );
             assert_well_formed(&doc);
             assert_inside(&doc);
             assert!(doc.contains("step1 &lt;naive&gt; &amp; co") && doc.contains("<circle"));
@@ -291,8 +456,16 @@ mod tests {
     fn bar_charts_are_well_formed_and_inside_the_view_box() {
         let groups = vec!["100 clients".to_string(), "1,000 clients".to_string()];
         let bars = vec![
-            Series { name: "step2".into(), colour: COLOURS[1], points: vec![(0.0, 2.5e6), (1.0, 7.0e6)] },
-            Series { name: "step4".into(), colour: COLOURS[3], points: vec![(1.0, 2.6e7)] },
+            Series {
+                name: "step2".into(),
+                colour: COLOURS[1],
+                points: vec![(0.0, 2.5e6), (1.0, 7.0e6)],
+            },
+            Series {
+                name: "step4".into(),
+                colour: COLOURS[3],
+                points: vec![(1.0, 2.6e7)],
+            },
         ];
         let doc = bar_chart("delivered/s", "messages/s", &groups, &bars);
         assert_well_formed(&doc);
@@ -306,8 +479,18 @@ mod tests {
         assert_eq!(nice_ceiling(7.0), 10.0);
         assert_eq!(nice_ceiling(2.1), 2.5);
         assert_eq!(nice_ceiling(0.03), 0.05);
-        assert_eq!(Scale::covering([3.0, 420.0].into_iter(), true).ticks(), vec![1.0, 10.0, 100.0, 1000.0]);
-        assert_eq!(Scale::covering([0.0, 9.0].into_iter(), false).ticks(), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
+        assert_eq!(
+            Scale::covering([3.0, 420.0].into_iter(), true).ticks(),
+            vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0]
+        );
+        assert_eq!(
+            Scale::covering([0.5, 19_900.0].into_iter(), true).ticks(),
+            vec![0.1, 1.0, 10.0, 100.0, 1000.0, 10_000.0]
+        );
+        assert_eq!(
+            Scale::covering([0.0, 9.0].into_iter(), false).ticks(),
+            vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+        );
         assert_eq!(short(19_900.0), "19.9k");
         assert_eq!(short(2_000_000.0), "2M");
         assert_eq!(short(0.25), "0.25");

@@ -3,8 +3,8 @@
 //! Each connection is non-blocking. One call to `Swarm::turn` polls them all, finishes
 //! connects, writes what is queued and reads whatever arrived, in big reads into one shared
 //! buffer; the received lines go to the swarm's `Tally` (delivery checker and latencies).
-//! Source addresses are chosen by `next_source` (127.0.0.2:10000 and up) so the kernel never
-//! searches for a free port.
+//! Source addresses are chosen by `next_source` (127.0.x.y, ports 10000 and up) so the kernel
+//! never searches for a free port.
 
 use crate::check::Checker;
 use crate::stats::Histogram;
@@ -26,14 +26,30 @@ const SOURCE_TRIES: usize = 64;
 const EADDRINUSE: i32 = 98;
 const EADDRNOTAVAIL: i32 = 99;
 
-static NEXT_SOURCE: AtomicU64 = AtomicU64::new(0);
+/// Loopback addresses to take source ports from: 127.0.0.2 and the next 65,000.
+const SOURCE_IPS: u64 = 65_000;
 
-/// A source address never handed out before by this process: 127.0.0.2:10000, :10001, ...,
-/// then 127.0.0.3:10000, ...
+static NEXT_SOURCE: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// A source address never handed out before by this process: 51,000 ports (10000 and up) of
+/// one loopback address, then the next address. Each process starts at an address picked from
+/// its pid and the clock, so a rerun does not meet the previous run's connections, which the
+/// kernel may still keep in TIME_WAIT for a minute (a SYN that hits one waits a second).
 pub fn next_source() -> SocketAddrV4 {
-    let i = NEXT_SOURCE.fetch_add(1, Ordering::Relaxed);
+    if NEXT_SOURCE.load(Ordering::Relaxed) == u64::MAX {
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let start = (clock ^ (std::process::id() as u64).wrapping_mul(0x9E37_79B9)) % SOURCE_IPS
+            * PORTS_PER_IP as u64;
+        let _ = NEXT_SOURCE.compare_exchange(u64::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    let i = NEXT_SOURCE.fetch_add(1, Ordering::Relaxed) % (SOURCE_IPS * PORTS_PER_IP as u64);
     let ip = u32::from(Ipv4Addr::new(127, 0, 0, 2)) + (i / PORTS_PER_IP as u64) as u32;
-    SocketAddrV4::new(Ipv4Addr::from(ip), (FIRST_PORT + (i % PORTS_PER_IP as u64) as u32) as u16)
+    SocketAddrV4::new(
+        Ipv4Addr::from(ip),
+        (FIRST_PORT + (i % PORTS_PER_IP as u64) as u32) as u16,
+    )
 }
 
 /// Starts a non-blocking connection to `dst` from a fresh loopback source address.
@@ -74,9 +90,13 @@ pub struct Conn {
     stream: Option<TcpStream>,
     /// Client id: the digits of its name, and its sender id.
     pub id: u32,
+    /// When its connect started.
+    pub opened: Instant,
     pub state: State,
     /// Why the connection ended, if it ended badly.
     pub failure: Option<String>,
+    /// Sends `USER` (an idle connection does not).
+    pub named: bool,
     /// Received a sync probe: the server has surely registered it.
     pub synced: bool,
     /// Its receiver number in the swarm's checker, if it is checked.
@@ -98,11 +118,7 @@ impl Conn {
         self.state == State::Open
     }
 
-    /// Queues bytes to write at the next turn.
-    pub fn queue(&mut self, bytes: &[u8]) {
-        self.out.extend_from_slice(bytes);
-    }
-
+    /// The bytes queued for the next turn to write.
     pub fn out_mut(&mut self) -> &mut Vec<u8> {
         &mut self.out
     }
@@ -128,7 +144,9 @@ impl Conn {
 
     /// Writes as much of the queue as the socket takes.
     fn flush(&mut self) {
-        let Some(stream) = self.stream.as_mut() else { return };
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
         while !self.out.is_empty() {
             match stream.write(&self.out) {
                 Ok(n) => {
@@ -165,13 +183,19 @@ pub struct Tally {
 
 impl Tally {
     pub fn new(checker: Checker) -> Self {
-        Tally { checker, latency: Histogram::new(), errors: BTreeMap::new(), other: 0, churn_seen: Vec::new(), last_ns: 0 }
+        Tally {
+            checker,
+            latency: Histogram::new(),
+            errors: BTreeMap::new(),
+            other: 0,
+            churn_seen: Vec::new(),
+            last_ns: 0,
+        }
     }
 
-    #[inline]
+    #[inline(always)]
     fn take(&mut self, conn: &mut Conn, line: Line, now: u64) {
         match line {
-            Line::Ours(msg) if msg.origin == CLIENT && msg.kind == SYNC => conn.synced = true,
             Line::Ours(msg) if msg.origin == CLIENT && msg.kind == DATA => {
                 if let Some(receiver) = conn.receiver {
                     self.checker.deliver(receiver, msg.sender, msg.seq);
@@ -179,6 +203,7 @@ impl Tally {
                     self.last_ns = now;
                 }
             }
+            Line::Ours(msg) if msg.origin == CLIENT && msg.kind == SYNC => conn.synced = true,
             Line::Ours(msg) if msg.origin == CHURN && conn.receiver.is_some() => {
                 let id = msg.sender as usize;
                 if self.churn_seen.len() <= id {
@@ -205,8 +230,10 @@ pub fn connect(id: u32, prefix: u8, dst: SocketAddrV4) -> Conn {
     let mut conn = Conn {
         stream: None,
         id,
+        opened: Instant::now(),
         state: State::Connecting,
         failure: None,
+        named: true,
         synced: false,
         receiver: None,
         sent: 0,
@@ -225,15 +252,28 @@ pub fn connect(id: u32, prefix: u8, dst: SocketAddrV4) -> Conn {
 pub struct Swarm {
     pub conns: Vec<Conn>,
     fds: Vec<PollFd>,
+    /// `fds[k]` is the descriptor of `conns[polled[k]]`.
+    polled: Vec<usize>,
     buf: Vec<u8>,
     pub encoder: Encoder,
     pub tally: Tally,
     pub epoch: Instant,
+    /// Bytes received so far, all connections together.
+    pub received: u64,
 }
 
 impl Swarm {
     pub fn new(encoder: Encoder, tally: Tally, epoch: Instant) -> Self {
-        Swarm { conns: Vec::new(), fds: Vec::new(), buf: vec![0; READ_BUF], encoder, tally, epoch }
+        Swarm {
+            conns: Vec::new(),
+            fds: Vec::new(),
+            polled: Vec::new(),
+            buf: vec![0; READ_BUF],
+            encoder,
+            tally,
+            epoch,
+            received: 0,
+        }
     }
 
     /// Adds a connection for client `id` (see `connect`); returns its index.
@@ -249,28 +289,46 @@ impl Swarm {
         other
     }
 
-    pub fn connecting(&self) -> usize {
-        self.conns.iter().filter(|c| c.state == State::Connecting).count()
-    }
-
     /// One round: poll every connection (at most `timeout_ms`), then connect, write and read
     /// whatever is ready. Returns the number of connections that had events.
     pub fn turn(&mut self, timeout_ms: i32) -> io::Result<usize> {
+        self.turn_some(timeout_ms, |_| true)
+    }
+
+    /// `turn` over only the connections `wanted` picks. `poll` costs the kernel time for every
+    /// descriptor it is given, so while thousands of clients sit idle, a phase that waits for a
+    /// few of them (connecting, say) asks only about those.
+    pub fn turn_some(
+        &mut self,
+        timeout_ms: i32,
+        wanted: impl Fn(&Conn) -> bool,
+    ) -> io::Result<usize> {
         self.fds.clear();
-        for conn in &self.conns {
-            let fd = conn.stream.as_ref().map_or(-1, |s| s.as_raw_fd());
+        self.polled.clear();
+        for (i, conn) in self.conns.iter().enumerate() {
+            let Some(stream) = conn.stream.as_ref() else {
+                continue;
+            };
+            if !wanted(conn) {
+                continue;
+            }
             let wants_out = conn.state == State::Connecting || !conn.out.is_empty();
             let events = if wants_out { POLLIN | POLLOUT } else { POLLIN };
-            self.fds.push(PollFd { fd, events, revents: 0 });
+            self.fds.push(PollFd {
+                fd: stream.as_raw_fd(),
+                events,
+                revents: 0,
+            });
+            self.polled.push(i);
         }
         let ready = sys::poll_fds(&mut self.fds, timeout_ms)?;
         if ready == 0 {
             return Ok(0);
         }
-        for i in 0..self.conns.len() {
-            let revents = self.fds[i].revents;
+        for k in 0..self.fds.len() {
+            let revents = self.fds[k].revents;
             if revents != 0 {
-                self.service(i, revents);
+                self.service(self.polled[k], revents);
             }
         }
         Ok(ready)
@@ -279,7 +337,9 @@ impl Swarm {
     fn service(&mut self, i: usize, revents: i16) {
         let conn = &mut self.conns[i];
         if conn.state == State::Connecting {
-            let Some(stream) = conn.stream.as_ref() else { return };
+            let Some(stream) = conn.stream.as_ref() else {
+                return;
+            };
             match stream.take_error() {
                 Ok(None) => {
                     conn.state = State::Open;
@@ -299,10 +359,20 @@ impl Swarm {
 
     /// Reads everything the connection has: partial line first, then big reads.
     fn receive(&mut self, i: usize) {
-        let Swarm { conns, buf, encoder, tally, epoch, .. } = self;
+        let Swarm {
+            conns,
+            buf,
+            encoder,
+            tally,
+            epoch,
+            received,
+            ..
+        } = self;
         let conn = &mut conns[i];
         loop {
-            let Some(stream) = conn.stream.as_mut() else { return };
+            let Some(stream) = conn.stream.as_mut() else {
+                return;
+            };
             let kept = conn.partial.len();
             buf[..kept].copy_from_slice(&conn.partial);
             let n = match stream.read(&mut buf[kept..]) {
@@ -313,6 +383,10 @@ impl Swarm {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return conn.fail(failure_of(&e)),
             };
+            // Without this the server's side of the connection waits for our delayed ACKs
+            // (40 ms) whenever its congestion window, counted in packets, is used up.
+            let _ = sys::quick_ack(stream.as_raw_fd());
+            *received += n as u64;
             let now = now_ns(*epoch);
             let filled = &buf[..kept + n];
             let used = wire::scan(filled, encoder, |line| tally.take(conn, line, now));

@@ -24,6 +24,8 @@ const SOCK_STREAM: c_int = 1;
 const SOCK_NONBLOCK: c_int = 0o4000;
 const SOCK_CLOEXEC: c_int = 0o2000000;
 const SOL_SOCKET: c_int = 1;
+const IPPROTO_TCP: c_int = 6;
+const TCP_QUICKACK: c_int = 12;
 const SO_REUSEADDR: c_int = 2;
 pub const RLIMIT_NPROC: c_int = 6;
 pub const RLIMIT_NOFILE: c_int = 7;
@@ -127,6 +129,17 @@ pub fn connect_from(src: SocketAddrV4, dst: SocketAddrV4) -> io::Result<TcpStrea
     }
 }
 
+/// Asks the kernel to acknowledge what this socket received at once rather than after the
+/// delayed-ACK timer (40 ms). The setting lasts only until the kernel next decides by itself,
+/// so it is renewed after every read.
+pub fn quick_ack(fd: c_int) -> io::Result<()> {
+    let one: c_int = 1;
+    let len = size_of::<c_int>() as c_uint;
+    // SAFETY: `one` lives across the call and `len` is its size.
+    cvt(unsafe { setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, (&raw const one).cast(), len) })
+        .map(|_| ())
+}
+
 /// Raises the soft limit on open files to the hard limit; returns the limit now in force.
 pub fn raise_fd_limit() -> io::Result<u64> {
     let mut limit = RLimit { cur: 0, max: 0 };
@@ -170,8 +183,15 @@ mod tests {
         let src = SocketAddrV4::new(Ipv4Addr::new(127, 0, 0, 9), 0);
         let stream = connect_from(src, dst).expect("connect");
         let (_peer, peer_addr) = listener.accept().expect("accept");
-        assert_eq!(peer_addr.ip(), std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9)));
-        let mut fds = [PollFd { fd: std::os::fd::AsRawFd::as_raw_fd(&stream), events: POLLOUT, revents: 0 }];
+        assert_eq!(
+            peer_addr.ip(),
+            std::net::IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9))
+        );
+        let mut fds = [PollFd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&stream),
+            events: POLLOUT,
+            revents: 0,
+        }];
         assert_eq!(poll_fds(&mut fds, 1000).expect("poll"), 1);
         assert!(stream.take_error().expect("so_error").is_none());
     }

@@ -7,7 +7,10 @@ pub struct Table {
 
 impl Table {
     pub fn new(headers: &[&str]) -> Self {
-        Table { headers: headers.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
+        Table {
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -17,7 +20,14 @@ impl Table {
     /// Columns padded to line up; numbers (cells starting with a digit) right-aligned.
     pub fn render(&self) -> String {
         let widths: Vec<usize> = (0..self.headers.len())
-            .map(|c| self.rows.iter().map(|r| cell(r, c).chars().count()).chain([self.headers[c].len()]).max().unwrap_or(0))
+            .map(|c| {
+                self.rows
+                    .iter()
+                    .map(|r| cell(r, c).chars().count())
+                    .chain([self.headers[c].len()])
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let mut out = String::new();
         for row in std::iter::once(&self.headers).chain(&self.rows) {
@@ -25,7 +35,11 @@ impl Table {
                 .map(|c| {
                     let text = cell(row, c);
                     let pad = " ".repeat(widths[c] - text.chars().count());
-                    if text.starts_with(|ch: char| ch.is_ascii_digit()) { pad + text } else { text.to_string() + &pad }
+                    if text.starts_with(|ch: char| ch.is_ascii_digit()) {
+                        pad + text
+                    } else {
+                        text.to_string() + &pad
+                    }
                 })
                 .collect();
             out.push_str(cells.join("  ").trim_end());
@@ -61,7 +75,13 @@ fn cell(row: &[String], c: usize) -> &str {
 fn csv_line(fields: &[String]) -> String {
     let quoted: Vec<String> = fields
         .iter()
-        .map(|f| if f.contains([',', '"', '\n']) { format!("\"{}\"", f.replace('"', "\"\"")) } else { f.clone() })
+        .map(|f| {
+            if f.contains([',', '"', '\n']) {
+                format!("\"{}\"", f.replace('"', "\"\""))
+            } else {
+                f.clone()
+            }
+        })
         .collect();
     quoted.join(",") + "\n"
 }
@@ -85,7 +105,13 @@ pub fn ms(ns: Option<u64>) -> String {
         None => "-".into(),
         Some(ns) => {
             let ms = ns as f64 / 1e6;
-            if ms >= 100.0 { format!("{ms:.0}") } else if ms >= 10.0 { format!("{ms:.1}") } else { format!("{ms:.3}") }
+            if ms >= 100.0 {
+                format!("{ms:.0}")
+            } else if ms >= 10.0 {
+                format!("{ms:.1}")
+            } else {
+                format!("{ms:.3}")
+            }
         }
     }
 }
@@ -104,8 +130,14 @@ mod tests {
         let mut t = Table::new(&["step", "clients"]);
         t.row(vec!["step4_poll".into(), "19,900".into()]);
         t.row(vec!["a,b".into(), "7".into()]);
-        assert_eq!(t.render(), "step        clients\nstep4_poll   19,900\na,b               7\n");
-        assert_eq!(t.markdown(), "| step | clients |\n| --- | --- |\n| step4_poll | 19,900 |\n| a,b | 7 |\n");
+        assert_eq!(
+            t.render(),
+            "step        clients\nstep4_poll   19,900\na,b               7\n"
+        );
+        assert_eq!(
+            t.markdown(),
+            "| step | clients |\n| --- | --- |\n| step4_poll | 19,900 |\n| a,b | 7 |\n"
+        );
         assert_eq!(t.csv(), "step,clients\nstep4_poll,\"19,900\"\n\"a,b\",7\n");
     }
 

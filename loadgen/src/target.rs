@@ -6,17 +6,25 @@
 //! messages start only after every client got a probe, so each of them must reach everyone.
 
 use crate::server::Server;
-use crate::swarm::{State, Swarm, now_ns};
+use crate::swarm::{Conn, State, Swarm, now_ns};
 use crate::wire::{CLIENT, SYNC};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, SocketAddrV4, TcpStream};
 use std::ops::Range;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// Connections in progress at once: more would overflow the server's listen backlog.
-const MAX_CONNECTING: usize = 256;
+/// Connections in progress at once.
+const MAX_CONNECTING: usize = 100;
+/// On loopback a handshake takes microseconds: a connect still pending after this long lost
+/// its SYN to a full listen queue (128 connections the server has not accepted yet, with
+/// std's default) and the kernel would resend it only after a second, then two, four...
+/// loadgen starts it again at once instead.
+const DROPPED_AFTER: Duration = Duration::from_millis(200);
 const SYNC_EVERY: Duration = Duration::from_millis(100);
+/// A chat server relays a message in microseconds; one that relayed nothing for this long
+/// is not one.
+const NOTHING_RELAYED: Duration = Duration::from_secs(3);
 
 /// Where the server is: started by us (`--server`) or already running (`--addr`).
 pub struct Target {
@@ -25,15 +33,20 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn start(path: &PathBuf, args: &[String]) -> Result<Target, String> {
+    pub fn start(path: &Path, args: &[String]) -> Result<Target, String> {
         let server = Server::start(path, args)?;
-        Ok(Target { addr: server.addr, server: Some(server) })
+        Ok(Target {
+            addr: server.addr,
+            server: Some(server),
+        })
     }
 
     /// A server someone else runs; checks that something accepts connections there.
     pub fn at(addr: SocketAddrV4) -> Result<Target, String> {
         if !addr.ip().is_loopback() {
-            return Err(format!("{addr} is not a loopback address: loadgen only loads this machine"));
+            return Err(format!(
+                "{addr} is not a loopback address: loadgen only loads this machine"
+            ));
         }
         TcpStream::connect_timeout(&SocketAddr::V4(addr), Duration::from_secs(2))
             .map_err(|e| format!("cannot connect to the server at {addr}: {e}"))?;
@@ -53,7 +66,9 @@ impl Target {
     }
 
     pub fn name(&self) -> String {
-        self.server.as_ref().map_or_else(|| self.addr.to_string(), |s| s.name.clone())
+        self.server
+            .as_ref()
+            .map_or_else(|| self.addr.to_string(), |s| s.name.clone())
     }
 }
 
@@ -86,24 +101,43 @@ pub fn failures_in(swarm: &Swarm, range: Range<usize>) -> Failures {
 /// swarm until every one is connected with its `USER` line written, or failed, or `deadline`
 /// passed (then the stragglers fail with `timeout` and the rest are not tried). Returns the
 /// failures.
-pub fn connect_clients(swarm: &mut Swarm, ids: Range<u32>, register: bool, target: &mut Target, deadline: Instant) -> Result<Failures, String> {
+pub fn connect_clients(
+    swarm: &mut Swarm,
+    ids: Range<u32>,
+    register: bool,
+    target: &mut Target,
+    deadline: Instant,
+) -> Result<Failures, String> {
     let first = swarm.conns.len();
     let mut next = ids.start;
     loop {
-        let mut connecting = swarm.conns[first..].iter().filter(|c| c.state == State::Connecting).count();
+        let now = Instant::now();
+        let mut connecting = 0;
+        for conn in &mut swarm.conns[first..] {
+            if conn.state != State::Connecting {
+                continue;
+            }
+            if now.duration_since(conn.opened) > DROPPED_AFTER {
+                *conn = retry(conn, target.addr);
+            }
+            connecting += 1;
+        }
         while next < ids.end && connecting < MAX_CONNECTING {
             let i = swarm.add(next, CLIENT, target.addr);
             if !register {
                 swarm.conns[i].out_mut().clear();
+                swarm.conns[i].named = false;
             }
             next += 1;
             connecting += 1;
         }
-        let busy = swarm.conns[first..].iter().any(|c| c.state == State::Connecting || (c.is_open() && c.pending_out() > 0));
+        let busy = swarm.conns[first..]
+            .iter()
+            .any(|c| c.state == State::Connecting || (c.is_open() && c.pending_out() > 0));
         if next == ids.end && !busy {
             return Ok(failures_in(swarm, first..swarm.conns.len()));
         }
-        if Instant::now() > deadline {
+        if now > deadline {
             for conn in &mut swarm.conns[first..] {
                 if conn.state == State::Connecting {
                     conn.failure = Some("timeout".into());
@@ -116,31 +150,65 @@ pub fn connect_clients(swarm: &mut Swarm, ids: Range<u32>, register: bool, targe
             }
             return Ok(failures);
         }
-        swarm.turn(10).map_err(|e| format!("poll failed: {e}"))?;
+        // Only the connections still on their way: the others wait for nothing now.
+        swarm
+            .turn_some(1, |c| c.state == State::Connecting || c.pending_out() > 0)
+            .map_err(|e| format!("poll failed: {e}"))?;
         target.alive()?;
     }
 }
 
-/// Client `prober` sends sync probes until every other open client got one, or `deadline`.
-/// Returns how many open clients are still unconfirmed (0 on success).
-pub fn sync(swarm: &mut Swarm, prober: usize, target: &mut Target, deadline: Instant) -> Result<usize, String> {
+/// A new connection in place of `conn`, whose SYN was dropped: same client, same queued line.
+fn retry(conn: &Conn, dst: SocketAddrV4) -> Conn {
+    let mut fresh = crate::swarm::connect(conn.id, CLIENT, dst);
+    fresh.named = conn.named;
+    if !conn.named {
+        fresh.out_mut().clear();
+    }
+    fresh
+}
+
+/// Client `prober` sends sync probes until every other open, named client got one (or was
+/// refused with an `ERR`), or `deadline`; if nobody got any within `NOTHING_RELAYED`, the
+/// server relays nothing and it gives up early. Returns how many clients are still
+/// unconfirmed (0 on success).
+pub fn sync(
+    swarm: &mut Swarm,
+    prober: usize,
+    target: &mut Target,
+    deadline: Instant,
+) -> Result<usize, String> {
+    let start = Instant::now();
     let mut seq = 0;
-    let mut next_probe = Instant::now();
+    let mut next_probe = start;
     loop {
-        let waiting = swarm.conns.iter().enumerate().filter(|&(i, c)| i != prober && c.is_open() && !c.synced).count();
-        if waiting == 0 || Instant::now() > deadline {
+        let mut waiting = 0;
+        let mut anyone = false;
+        for (i, c) in swarm.conns.iter().enumerate() {
+            anyone |= c.synced;
+            waiting += usize::from(
+                i != prober && c.named && c.is_open() && !c.synced && c.failure.is_none(),
+            );
+        }
+        let now = Instant::now();
+        if waiting == 0
+            || now > deadline
+            || (!anyone && now.duration_since(start) > NOTHING_RELAYED)
+        {
             return Ok(waiting);
         }
-        if Instant::now() >= next_probe && swarm.conns[prober].is_open() {
-            seq += 1;
-            let now = now_ns(swarm.epoch);
-            let Swarm { conns, encoder, .. } = swarm;
-            encoder.put(conns[prober].out_mut(), SYNC, seq, now);
-            next_probe += SYNC_EVERY;
+        if let Some(why) = &swarm.conns[prober].failure {
+            return Err(format!(
+                "the probing client {} failed: {why}",
+                crate::wire::name(CLIENT, swarm.conns[prober].id)
+            ));
         }
-        if !swarm.conns[prober].is_open() {
-            let why = swarm.conns[prober].failure.clone().unwrap_or_else(|| "closed".into());
-            return Err(format!("the probing client was disconnected ({why})"));
+        if now >= next_probe {
+            seq += 1;
+            let sent_ns = now_ns(swarm.epoch);
+            let Swarm { conns, encoder, .. } = swarm;
+            encoder.put(conns[prober].out_mut(), SYNC, seq, sent_ns);
+            next_probe += SYNC_EVERY;
         }
         swarm.turn(10).map_err(|e| format!("poll failed: {e}"))?;
         target.alive()?;

@@ -78,8 +78,16 @@ impl Encoder {
         template.push(b'\n');
         let padding = template.len() - 1 - (4 + MIN_TEXT);
         let tail = load8(&template, template.len() - 9);
-        let tail_mask = if padding >= 8 { u64::MAX } else { !(u64::MAX >> (8 * padding)) };
-        Encoder { template, tail, tail_mask }
+        let tail_mask = if padding >= 8 {
+            u64::MAX
+        } else {
+            !(u64::MAX >> (8 * padding))
+        };
+        Encoder {
+            template,
+            tail,
+            tail_mask,
+        }
     }
 
     /// Length of the line the server delivers for this message (with the newline).
@@ -122,29 +130,33 @@ fn load8(line: &[u8], at: usize) -> u64 {
 
 const ZEROS: u64 = 0x3030_3030_3030_3030;
 
-/// The value of eight ASCII digits loaded by `load8`, or `None` if a byte is not a digit.
-/// All eight at once (SWAR, as in simdjson): three multiplications instead of a loop.
+const HIGH_NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+
+/// Zero if all eight bytes of `chunk` are ASCII digits (the checks of several chunks can be
+/// OR-ed together and tested once).
 #[inline(always)]
-fn eight_digits(chunk: u64) -> Option<u64> {
-    const HIGH: u64 = 0xF0F0_F0F0_F0F0_F0F0;
-    let all_digits = (chunk & HIGH) | (((chunk.wrapping_add(0x0606_0606_0606_0606)) & HIGH) >> 4);
-    if all_digits != 0x3333_3333_3333_3333 {
-        return None;
-    }
-    let v = chunk - ZEROS;
-    let v = (v * 10) + (v >> 8); // pairs of digits
-    let v = ((v & 0x0000_00FF_0000_00FF).wrapping_mul(100 + (1_000_000 << 32))
-        + ((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32)))
-        >> 32;
-    Some(v)
+fn not_digits(chunk: u64) -> u64 {
+    ((chunk & HIGH_NIBBLES) | ((chunk.wrapping_add(0x0606_0606_0606_0606) & HIGH_NIBBLES) >> 4))
+        ^ 0x3333_3333_3333_3333
 }
 
-/// Digits in the last `keep` bytes of the eight at `at` (the others are replaced by zeros).
+/// The value of eight ASCII digits loaded by `load8`: all eight at once (SWAR, as in
+/// simdjson), three multiplications instead of a loop. Meaningless unless `not_digits` is 0.
 #[inline(always)]
-fn last_digits(line: &[u8], at: usize, keep: u32) -> Option<u64> {
-    let drop_bits = 8 * (8 - keep);
-    let low_mask = (1u64 << drop_bits) - 1;
-    eight_digits((load8(line, at) & !low_mask) | (ZEROS & low_mask))
+fn eight_digits(chunk: u64) -> u64 {
+    let v = chunk.wrapping_sub(ZEROS);
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8); // pairs of digits
+    (v & 0x0000_00FF_0000_00FF)
+        .wrapping_mul(100 + (1_000_000 << 32))
+        .wrapping_add(((v >> 16) & 0x0000_00FF_0000_00FF).wrapping_mul(1 + (10_000 << 32)))
+        >> 32
+}
+
+/// The eight bytes at `at` with all but the last `keep` replaced by `0` digits.
+#[inline(always)]
+fn last_digits(line: &[u8], at: usize, keep: u32) -> u64 {
+    let low_mask = (1u64 << (8 * (8 - keep))) - 1;
+    (load8(line, at) & !low_mask) | (ZEROS & low_mask)
 }
 
 /// Parses the fixed fields of a delivered test message; `line` may be longer (padding).
@@ -156,15 +168,37 @@ fn parse_header(line: &[u8]) -> Option<Msg> {
     let origin = line[4];
     let kind = line[4 + NAME_LEN + 1];
     let spaces = [line[4 + NAME_LEN], line[SEQ_AT - 1], line[NANOS_AT - 1]];
-    if !(origin == CLIENT || origin == CHURN) || !(kind == DATA || kind == SYNC) || spaces != [b' '; 3] {
+    if !(origin == CLIENT || origin == CHURN)
+        || !(kind == DATA || kind == SYNC)
+        || spaces != [b' '; 3]
+    {
         return None;
     }
     // Fields: name digits 5..12, seq 15..25, nanoseconds 26..39, read as 7, 2+8 and 5+8 digits.
-    let sender = last_digits(line, 4, 7)?;
-    let seq = last_digits(line, SEQ_AT - 6, 2)? * 100_000_000 + eight_digits(load8(line, SEQ_AT + 2))?;
-    let ns_high = last_digits(line, NANOS_AT - 3, 5)?;
-    let sent_ns = ns_high * 100_000_000 + eight_digits(load8(line, NANOS_AT + 5))?;
-    Some(Msg { origin, sender: sender as u32, kind, seq: seq as u32, sent_ns })
+    let chunks = [
+        last_digits(line, 4, 7),
+        last_digits(line, SEQ_AT - 6, 2),
+        load8(line, SEQ_AT + 2),
+        last_digits(line, NANOS_AT - 3, 5),
+        load8(line, NANOS_AT + 5),
+    ];
+    let [sender, seq_high, seq_low, ns_high, ns_low] = chunks;
+    if not_digits(sender)
+        | not_digits(seq_high)
+        | not_digits(seq_low)
+        | not_digits(ns_high)
+        | not_digits(ns_low)
+        != 0
+    {
+        return None;
+    }
+    Some(Msg {
+        origin,
+        sender: eight_digits(sender) as u32,
+        kind,
+        seq: (eight_digits(seq_high) * 100_000_000 + eight_digits(seq_low)) as u32,
+        sent_ns: eight_digits(ns_high) * 100_000_000 + eight_digits(ns_low),
+    })
 }
 
 /// Classifies one line (without its newline).
@@ -188,22 +222,33 @@ pub fn scan(buf: &[u8], encoder: &Encoder, mut each: impl FnMut(Line)) -> usize 
     let mut pos = 0;
     while pos < buf.len() {
         let rest = &buf[pos..];
-        if rest.len() >= fast_len
+        let fast = if rest.len() >= fast_len
             && rest[fast_len - 1] == b'\n'
             && encoder.padding_fits(rest)
-            && let Some(msg) = parse_header(rest)
         {
-            each(Line::Ours(msg));
-            pos += fast_len;
-            continue;
-        }
-        let Some(end) = rest.iter().position(|&b| b == b'\n') else {
-            break;
+            parse_header(rest)
+        } else {
+            None
         };
-        each(parse_line(&rest[..end]));
-        pos += end + 1;
+        let (line, len) = match fast {
+            Some(msg) => (Line::Ours(msg), fast_len),
+            None => match slow_line(rest) {
+                Some(found) => found,
+                None => break,
+            },
+        };
+        each(line);
+        pos += len;
     }
     pos
+}
+
+/// The first line of `rest` and its length with the newline, found by searching; `None` if
+/// the newline has not arrived yet.
+#[inline(never)]
+fn slow_line(rest: &[u8]) -> Option<(Line<'_>, usize)> {
+    let end = rest.iter().position(|&b| b == b'\n')?;
+    Some((parse_line(&rest[..end]), end + 1))
 }
 
 #[cfg(test)]
@@ -232,7 +277,13 @@ mod tests {
             assert_eq!(sent.len(), 4 + size + 1);
             let line = delivered(&name(CLIENT, 7), &sent);
             assert_eq!(line.len(), enc.delivered_len());
-            let msg = Msg { origin: CLIENT, sender: 7, kind: DATA, seq: 42, sent_ns: 1_234_567_890 };
+            let msg = Msg {
+                origin: CLIENT,
+                sender: 7,
+                kind: DATA,
+                seq: 42,
+                sent_ns: 1_234_567_890,
+            };
             assert_eq!(parse_line(&line[..line.len() - 1]), Line::Ours(msg));
             let (seen, used) = collect(&line, &enc);
             assert_eq!((seen.len(), used), (1, line.len()));
@@ -259,7 +310,10 @@ mod tests {
     #[test]
     fn lines_that_only_look_like_ours_are_not_taken_for_ours() {
         let enc = Encoder::new(40);
-        assert_eq!(parse_line(b"MSG u000000x d 0000000001 0000000000001"), Line::Other);
+        assert_eq!(
+            parse_line(b"MSG u000000x d 0000000001 0000000000001"),
+            Line::Other
+        );
         assert_eq!(parse_line(b"MSG u0000001 d 0000000001"), Line::Other);
         // A short line of ours followed by another: the fast path must not swallow both.
         let short = Encoder::new(MIN_TEXT);
@@ -311,11 +365,21 @@ mod speed {
                 }
             });
             assert_eq!(used, buf.len());
-            if round == 0 { checker = c2; }
+            if round == 0 {
+                checker = c2;
+            }
         }
         let secs = start.elapsed().as_secs_f64();
-        let cpu = crate::server::Usage::of(None).unwrap().cpu_percent_since(&cpu_before) / 100.0 * secs;
-        println!("wall {:.1} ns/line, cpu {:.1} ns/line", secs * 1e9 / lines as f64, cpu * 1e9 / lines as f64);
+        let cpu = crate::server::Usage::of(None)
+            .unwrap()
+            .cpu_percent_since(&cpu_before)
+            / 100.0
+            * secs;
+        println!(
+            "wall {:.1} ns/line, cpu {:.1} ns/line",
+            secs * 1e9 / lines as f64,
+            cpu * 1e9 / lines as f64
+        );
         assert!(checker.verdict(&[2000; 100]).is_clean());
     }
 }
