@@ -63,7 +63,7 @@ impl Plan {
             capacity_max: 19_900,
             idle: Duration::from_secs(1),
             probes: 20,
-            fanout_clients: vec![10, 100, 1_000, 5_000],
+            fanout_clients: vec![100, 1_000],
             fanout_seconds: 3.0,
             bystanders: vec![0, 1_000, 10_000],
             churn_workers: 8,
@@ -86,7 +86,17 @@ pub struct StepResults {
     /// Per number of idle connections, every run.
     pub bystanders: Vec<(usize, Vec<Result<fanout::Outcome, String>>)>,
     pub churn: Vec<Result<churn::Outcome, String>>,
+    /// `DEEP_STEP` only: fan-out to `DEEP_CLIENTS` with a `DEEP_WINDOW` window.
+    pub deep: Vec<Result<fanout::Outcome, String>>,
 }
+
+/// Is loadgen the bottleneck? With a 1,000-message window the server and loadgen take turns
+/// more than they overlap, so neither may reach a full core. step4_poll bounds each client's
+/// backlog in bytes (2 MiB, some 45,000 of these 46-byte lines), so it can take a deeper
+/// window safely: that run shows which of the two runs out of CPU first.
+pub const DEEP_STEP: &str = "step4_poll";
+pub const DEEP_CLIENTS: usize = 1_000;
+pub const DEEP_WINDOW: u64 = 10_000;
 
 pub fn run(cfg: &Config) -> Result<(), String> {
     let plan = Plan::new(cfg.quick);
@@ -102,9 +112,14 @@ pub fn run(cfg: &Config) -> Result<(), String> {
             cfg.bin_dir.display()
         ));
     }
+    let deep_runs = if present.contains(&DEEP_STEP) {
+        plan.repeats
+    } else {
+        0
+    };
     let mut counter = Counter {
         done: 0,
-        total: present.len() * plan.runs_per_step(),
+        total: present.len() * plan.runs_per_step() + deep_runs,
     };
     progress(&format!(
         "bench ({}): {} runs over {}",
@@ -193,12 +208,26 @@ fn measure_step(name: &str, path: &Path, plan: &Plan, counter: &mut Counter) -> 
             )
         },
     );
+    let mut deep = Vec::new();
+    if name == DEEP_STEP {
+        let mut cfg = fanout_config(DEEP_CLIENTS, 0, 0.0, plan.fanout_seconds);
+        cfg.window = DEEP_WINDOW;
+        let what = format!("fanout {name} {DEEP_CLIENTS} clients, window {DEEP_WINDOW}");
+        deep = repeat(
+            plan,
+            counter,
+            &what,
+            || run_fanout(name, path, &cfg),
+            describe_fanout,
+        );
+    }
     StepResults {
         name: name.to_string(),
         capacity,
         fanout: fanout_runs,
         bystanders: bystander_runs,
         churn: churn_runs,
+        deep,
     }
 }
 

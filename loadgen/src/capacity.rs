@@ -2,7 +2,8 @@
 //!
 //! Clients are added in steps (100, 1,000, 2,000, 5,000, 10,000, 19,900 by default). At each
 //! step, after every client is connected and registered, the server idles for a moment (its
-//! CPU is sampled), then client 0 broadcasts probes to all the others. A step passes when every
+//! CPU is sampled), then client 0 broadcasts probes to all the others, one at a time (each
+//! waits until the previous one arrived everywhere). A step passes when every
 //! client connected and registered, no probe was lost, duplicated or misordered, and the
 //! delivery p99 stayed under one second. The first failing step ends the run.
 
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_STEPS: [usize; 6] = [100, 1_000, 2_000, 5_000, 10_000, 19_900];
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 const SYNC_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long after the last probe a delivery may still arrive before it counts as lost.
+/// How long a probe may take to reach everybody before what is missing counts as lost.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long refusals may take to arrive once the server started refusing.
 const SETTLE: Duration = Duration::from_secs(1);
@@ -284,39 +285,36 @@ fn idle(swarm: &mut Swarm, target: &mut Target, how_long: Duration) -> Result<Cp
     Ok(meter.read())
 }
 
-/// Client 0 sends `cfg.probes` probes, `cfg.interval` apart; then waits until all arrived.
+/// Client 0 sends `cfg.probes` probes one at a time: each leaves once the previous one reached
+/// every client (or `DELIVERY_TIMEOUT` passed) and at least `cfg.interval` after it, so each
+/// probe times one broadcast to everybody, not a queue of earlier probes.
 fn probe(swarm: &mut Swarm, cfg: &Config, target: &mut Target) -> Result<(), String> {
-    let start = Instant::now();
-    let mut sent = 0;
-    loop {
-        let due = if cfg.interval.is_zero() {
-            cfg.probes
-        } else {
-            ((start.elapsed().as_nanos() / cfg.interval.as_nanos()) as u32 + 1).min(cfg.probes)
-        };
-        while sent < due {
-            sent += 1;
-            let now = now_ns(swarm.epoch);
-            let Swarm { conns, encoder, .. } = swarm;
-            conns[0].sent += 1;
-            let seq = conns[0].sent;
-            encoder.put(conns[0].out_mut(), DATA, seq, now);
-        }
-        let all_sent = sent == cfg.probes && swarm.conns[0].pending_out() == 0;
-        let so_far = swarm.tally.checker.verdict(&[swarm.conns[0].sent]);
-        if all_sent && so_far.delivered >= so_far.expected {
-            return Ok(());
-        }
-        if start.elapsed() > cfg.interval * cfg.probes + DELIVERY_TIMEOUT {
-            return Ok(());
-        }
-        swarm.turn(5).map_err(|e| format!("poll failed: {e}"))?;
-        target.alive()?;
-        if !swarm.conns[0].is_open() {
-            return Err(format!(
-                "the probing client was disconnected ({})",
-                swarm.conns[0].failure.clone().unwrap_or_default()
-            ));
+    for _ in 0..cfg.probes {
+        let sent_at = Instant::now();
+        let now = now_ns(swarm.epoch);
+        let Swarm { conns, encoder, .. } = swarm;
+        conns[0].sent += 1;
+        let seq = conns[0].sent;
+        encoder.put(conns[0].out_mut(), DATA, seq, now);
+        loop {
+            let so_far = swarm.tally.checker.verdict(&[swarm.conns[0].sent]);
+            let delivered =
+                so_far.delivered >= so_far.expected && swarm.conns[0].pending_out() == 0;
+            if delivered && sent_at.elapsed() >= cfg.interval {
+                break;
+            }
+            if sent_at.elapsed() > DELIVERY_TIMEOUT {
+                return Ok(()); // the verdict will show what is missing
+            }
+            swarm
+                .turn(if delivered { 1 } else { 5 })
+                .map_err(|e| format!("poll failed: {e}"))?;
+            target.alive()?;
+            if !swarm.conns[0].is_open() {
+                let why = swarm.conns[0].failure.clone().unwrap_or_default();
+                return Err(format!("the probing client was disconnected ({why})"));
+            }
         }
     }
+    Ok(())
 }

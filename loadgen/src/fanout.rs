@@ -4,7 +4,7 @@
 //! send times so a server that falls behind shows in the latency) or go as fast as the server
 //! relays. Either way they respect a window: all senders together never have more than
 //! `--window` messages that some receiver has not yet read. The server's backlog for any client
-//! therefore stays below the window, its too-slow cut (at 1,000 or more queued messages) never
+//! therefore never exceeds the window, its too-slow cut (at 1,000 or more queued messages) never
 //! fires on a correct server, and the figure measured is the server's throughput, not the size
 //! of its queues. The clients are shared among `--threads` threads, each with its own poll loop.
 
@@ -300,21 +300,27 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         senders: cfg.senders as u32,
     };
     let meter = CpuMeter::start(target.pid());
-    let parts = thread::scope(|scope| {
-        let workers: Vec<_> = parts
-            .into_iter()
-            .enumerate()
-            .map(|(me, part)| {
-                let flow = &flow;
-                scope.spawn(move || drive(part, me, flow, plan))
-            })
-            .collect();
+    let (cpu, parts, spawn_error) = thread::scope(|scope| {
+        let mut workers = Vec::new();
+        let mut spawn_error = None;
+        for (me, part) in parts.into_iter().enumerate() {
+            let flow = &flow;
+            match thread::Builder::new().spawn_scoped(scope, move || drive(part, me, flow, plan)) {
+                Ok(worker) => workers.push(worker),
+                Err(e) => {
+                    flow.sending.fetch_sub(1, Ordering::AcqRel);
+                    spawn_error = Some(e);
+                }
+            }
+        }
         thread::sleep(plan.end.saturating_duration_since(Instant::now()));
         let cpu = meter.read();
         let parts: Vec<Swarm> = workers.into_iter().filter_map(|w| w.join().ok()).collect();
-        (cpu, parts)
+        (cpu, parts, spawn_error)
     });
-    let (cpu, parts) = parts;
+    if let Some(e) = spawn_error {
+        return Err(format!("fanout: cannot start a thread: {e}"));
+    }
     target.alive()?;
     idle.turn(0).map_err(|e| format!("poll failed: {e}"))?;
     let mut outcome = outcome(cfg, target, parts, plan, cpu);

@@ -39,12 +39,16 @@ usage: loadgen <scenario> [options]
 
 scenarios:
   capacity  registered idle clients in steps up to --max; client 0 broadcasts probes at each
-            step. Passes while all connect and register, nothing is lost and p99 < 1 s.
+            step, one at a time. Passes while all connect and register, nothing is lost and
+            p99 < 1 s.
               --max N (19900)  --steps N,N,... (100,1000,2000,5000,10000,19900)
-              --probes K (20)  --interval-ms MS (50)  --idle-ms MS (1000)
+              --probes K (20)  --interval-ms MS (50, the least time between two probes)
+              --idle-ms MS (1000, the server idles this long at each step, CPU sampled)
   fanout    --clients N (100) each send for --duration S (5) seconds, to all the others.
               --rate R msgs/s per sender (0 = as fast as the server relays)
-              --senders N (all)  --window W in-flight messages (1000)  --threads T (1)
+              --senders N (all)  --window W in-flight messages (1000; more than 1,000 may make
+              a server that keeps only the protocol's minimum cut clients as too slow)
+              --threads T (1)
               --idle M connections that never register (the server still watches them)
   churn     --workers C (8) connections at a time: connect, USER, MSG, close, for
             --duration S (5) seconds. Time to register = connect to delivery of the MSG.
@@ -70,6 +74,7 @@ impl From<String> for Fail {
 }
 
 fn main() -> ExitCode {
+    progress_clock();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     match run(&argv) {
         Ok(()) => ExitCode::SUCCESS,
@@ -163,7 +168,9 @@ fn run(argv: &[String]) -> Result<(), Fail> {
                 rate: args.get("--rate", 0.0, 0.0..=1e7).map_err(Fail::Usage)?,
                 duration: seconds(&args, "--duration")?,
                 size: size(&args)?,
-                window: args.get("--window", 1000, 1..=1000).map_err(Fail::Usage)?,
+                window: args
+                    .get("--window", 1000, 1..=100_000)
+                    .map_err(Fail::Usage)?,
                 threads: args.get("--threads", 1, 1..=64).map_err(Fail::Usage)?,
                 idle,
             };
@@ -288,9 +295,16 @@ fn own_dir() -> Option<PathBuf> {
     Some(std::env::current_exe().ok()?.parent()?.to_path_buf())
 }
 
+/// When loadgen started, for the progress lines.
+fn progress_clock() -> Instant {
+    static START: OnceLock<Instant> = OnceLock::new();
+    *START.get_or_init(Instant::now)
+}
+
 /// A progress line on stderr, stamped with the time since loadgen started.
 pub fn progress(message: &str) {
-    static START: OnceLock<Instant> = OnceLock::new();
-    let start = START.get_or_init(Instant::now);
-    eprintln!("[{:6.1}s] {message}", start.elapsed().as_secs_f64());
+    eprintln!(
+        "[{:6.1}s] {message}",
+        progress_clock().elapsed().as_secs_f64()
+    );
 }

@@ -3,7 +3,11 @@
 //! Every sentence under a table is computed from the figures in it (a ratio, a comparison, a
 //! limit read from this machine); none is written in advance.
 
-use crate::bench::{BYSTANDER_RATE, BYSTANDER_TALKERS, Plan, StepResults, idle_at, median_by};
+use crate::bench::{
+    BYSTANDER_RATE, BYSTANDER_TALKERS, DEEP_CLIENTS, DEEP_WINDOW, Plan, StepResults, idle_at,
+    median_by,
+};
+use crate::server::CpuReading;
 use crate::svg::{COLOURS, Series, bar_chart, line_chart};
 use crate::sys;
 use crate::table::{Table, ms, opt, thousands};
@@ -51,6 +55,7 @@ struct Machine {
     memory_gib: f64,
     kernel: String,
     pid_max: Option<u64>,
+    max_map_count: Option<u64>,
     lines: Vec<String>,
 }
 
@@ -113,8 +118,17 @@ impl Machine {
             memory_gib: mem_kib / 1024.0 / 1024.0,
             kernel: file("/proc/sys/kernel/osrelease"),
             pid_max: file("/proc/sys/kernel/pid_max").parse().ok(),
+            max_map_count: file("/proc/sys/vm/max_map_count").parse().ok(),
             lines,
         }
+    }
+}
+
+/// At most 200 characters of `text` (a crashed server's stderr can be long).
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(200) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_string(),
     }
 }
 
@@ -203,6 +217,7 @@ fn clients_per_design(md: &mut String, results: &[StepResults], machine: &Machin
         "next step",
         "why it failed",
         "threads at held",
+        "mappings at held",
         "RSS MiB at held",
         "probe p99 ms at held",
     ]);
@@ -223,12 +238,12 @@ fn clients_per_design(md: &mut String, results: &[StepResults], machine: &Machin
             held.map_or("none".into(), |s| thousands(s.clients as f64)),
             failed.map_or("-".into(), |s| thousands(s.clients as f64)),
             failed
-                .and_then(|s| s.failure.clone())
-                .unwrap_or_else(|| "- (every step passed)".into()),
-            opt(
-                held.and_then(|s| s.idle.server_threads).map(|t| t as f64),
-                0,
-            ),
+                .and_then(|s| s.failure.as_deref())
+                .map_or_else(|| "- (every step passed)".into(), clip),
+            held.and_then(|s| s.idle.server_threads)
+                .map_or_else(|| "-".into(), |t| thousands(t as f64)),
+            held.and_then(|s| s.idle.server_maps)
+                .map_or_else(|| "-".into(), |m| thousands(m as f64)),
             opt(
                 held.and_then(|s| s.idle.server_rss_kib)
                     .map(|k| k as f64 / 1024.0),
@@ -261,54 +276,80 @@ fn read_capacity(name: &str, o: &capacity::Outcome, machine: &Machine) -> String
             );
         }
     }
-    let threads: Vec<(usize, u64)> = o
+    let threads = |c: &CpuReading| c.server_threads;
+    let maps = |c: &CpuReading| c.server_maps;
+    for (what, get, limit_name, limit) in [
+        (
+            "threads",
+            &threads as &dyn Fn(&CpuReading) -> Option<u64>,
+            "kernel.pid_max",
+            machine.pid_max,
+        ),
+        (
+            "memory mappings",
+            &maps,
+            "vm.max_map_count",
+            machine.max_map_count,
+        ),
+    ] {
+        if let Some(sentence) = growth(o, what, get, limit_name, limit) {
+            text.push(' ');
+            text.push_str(&sentence);
+        }
+    }
+    text
+}
+
+/// How a resource of the server (threads, mappings) grew with the clients over the passed
+/// steps, and what that rate makes of the failed step next to the machine's limit. `None`
+/// unless it grew by at least half a unit per client.
+fn growth(
+    o: &capacity::Outcome,
+    what: &str,
+    get: &dyn Fn(&CpuReading) -> Option<u64>,
+    limit_name: &str,
+    limit: Option<u64>,
+) -> Option<String> {
+    let points: Vec<(usize, u64)> = o
         .steps
         .iter()
         .filter(|s| s.failure.is_none())
-        .filter_map(|s| Some((s.clients, s.idle.server_threads?)))
+        .filter_map(|s| Some((s.clients, get(&s.idle)?)))
         .collect();
-    let (Some(&(low_clients, low_threads)), Some(&(high_clients, high_threads))) =
-        (threads.first(), threads.last())
-    else {
-        return text;
-    };
-    let plural = if high_threads == 1 { "" } else { "s" };
-    let _ = write!(
-        text,
-        " It ran {} thread{plural} with {} clients",
-        thousands(high_threads as f64),
+    let (&(low_clients, low), &(high_clients, high)) = (points.first()?, points.last()?);
+    if high_clients == low_clients {
+        return None;
+    }
+    let slope = (high as f64 - low as f64) / (high_clients - low_clients) as f64;
+    if slope < 0.5 {
+        return None;
+    }
+    let mut text = format!(
+        "Its {what} went from {} at {} clients to {} at {}: {slope:.2} per extra client",
+        thousands(low as f64),
+        thousands(low_clients as f64),
+        thousands(high as f64),
         thousands(high_clients as f64)
     );
-    if high_clients == low_clients {
-        text.push('.');
-        return text;
-    }
-    let slope = (high_threads as f64 - low_threads as f64) / (high_clients - low_clients) as f64;
-    let _ = write!(
-        text,
-        " and {} with {}: {slope:.2} more threads per extra client",
-        thousands(low_threads as f64),
-        thousands(low_clients as f64)
-    );
-    match (o.failed(), machine.pid_max) {
-        (Some(failed), Some(pid_max)) if slope >= 0.5 => {
-            let needed = high_threads as f64 + slope * (failed.clients - high_clients) as f64;
-            let side = if needed > pid_max as f64 {
+    match (o.failed(), limit) {
+        (Some(failed), Some(limit)) => {
+            let needed = high as f64 + slope * (failed.clients - high_clients) as f64;
+            let side = if needed > limit as f64 {
                 "above"
             } else {
                 "below"
             };
             let _ = write!(
                 text,
-                "; at that rate {} clients need about {} threads, {side} this machine's pid_max of {}.",
+                "; at that rate {} clients need about {}, {side} {limit_name} = {}.",
                 thousands(failed.clients as f64),
                 thousands(needed),
-                thousands(pid_max as f64)
+                thousands(limit as f64)
             );
         }
         _ => text.push('.'),
     }
-    text
+    Some(text)
 }
 
 fn pool_versus_threads(md: &mut String, results: &[StepResults]) {
@@ -330,7 +371,11 @@ fn pool_versus_threads(md: &mut String, results: &[StepResults]) {
     for r in results {
         let runs = list(&r.churn, |o| thousands(o.per_second()));
         let Some(o) = median_by(&r.churn, churn::Outcome::per_second) else {
-            t.row(vec![r.name.clone(), "-".into(), runs]);
+            t.row(failed_row(
+                vec![r.name.clone(), "-".into(), runs],
+                11,
+                &r.churn,
+            ));
             continue;
         };
         t.row(vec![
@@ -402,6 +447,18 @@ fn list<T>(runs: &[Result<T, String>], show: impl Fn(&T) -> String) -> String {
         .map(|r| r.as_ref().map_or_else(|_| "failed".into(), &show))
         .collect::<Vec<_>>()
         .join(" / ")
+}
+
+/// A table row for figures whose every run failed: `cells`, dashes up to `width` columns,
+/// and the first run's error in the last one.
+fn failed_row<T>(mut cells: Vec<String>, width: usize, runs: &[Result<T, String>]) -> Vec<String> {
+    cells.resize(width - 1, "-".into());
+    cells.push(
+        runs.iter()
+            .find_map(|r| r.as_ref().err())
+            .map_or_else(String::new, |e| clip(e)),
+    );
+    cells
 }
 
 fn idle_cost(md: &mut String, results: &[StepResults]) {
@@ -500,12 +557,13 @@ fn poll_scan(md: &mut String, results: &[StepResults]) {
     for r in results {
         for (clients, runs) in &r.fanout {
             let Some(o) = median_by(runs, fanout::Outcome::delivered_per_s) else {
-                t.row(vec![
+                let cells = vec![
                     r.name.clone(),
                     thousands(*clients as f64),
                     "-".into(),
                     list(runs, |o| short_rate(o.delivered_per_s())),
-                ]);
+                ];
+                t.row(failed_row(cells, 11, runs));
                 continue;
             };
             t.row(vec![
@@ -550,14 +608,15 @@ fn poll_scan(md: &mut String, results: &[StepResults]) {
         for (idle, runs) in &r.bystanders {
             let cpu = |o: &fanout::Outcome| o.cpu.server_cpu.unwrap_or(f64::NAN);
             let Some(o) = median_by(runs, cpu) else {
-                t.row(vec![
+                let cells = vec![
                     r.name.clone(),
                     thousands(*idle as f64),
                     "-".into(),
                     "-".into(),
                     "-".into(),
                     list(runs, |o| opt(o.cpu.server_cpu, 1)),
-                ]);
+                ];
+                t.row(failed_row(cells, 9, runs));
                 continue;
             };
             t.row(vec![
@@ -583,9 +642,65 @@ fn poll_scan(md: &mut String, results: &[StepResults]) {
         }
     }
     let _ = writeln!(md);
+    loadgen_or_server(md, results);
     if let Some(text) = read_probe_growth(results) {
         let _ = writeln!(md, "{text}\n");
     }
+}
+
+/// The deep-window run: which process ran out of CPU first.
+fn loadgen_or_server(md: &mut String, results: &[StepResults]) {
+    let Some(r) = results.iter().find(|r| !r.deep.is_empty()) else {
+        return;
+    };
+    let _ = writeln!(
+        md,
+        "**Is loadgen the bottleneck?** {} bounds each backlog in bytes (2 MiB), so it can take a deeper window than the \
+         protocol's 1,000 messages: {} clients, window {}.\n",
+        r.name,
+        thousands(DEEP_CLIENTS as f64),
+        thousands(DEEP_WINDOW as f64)
+    );
+    let mut t = Table::new(&[
+        "step",
+        "clients",
+        "window",
+        "delivered/s (median)",
+        "runs",
+        "p99 ms",
+        "server CPU %",
+        "loadgen CPU %",
+        "result",
+    ]);
+    let median = median_by(&r.deep, fanout::Outcome::delivered_per_s);
+    if let Some(o) = median {
+        t.row(vec![
+            r.name.clone(),
+            thousands(DEEP_CLIENTS as f64),
+            thousands(DEEP_WINDOW as f64),
+            thousands(o.delivered_per_s()),
+            list(&r.deep, |o| short_rate(o.delivered_per_s())),
+            ms(o.latency.percentile(99.0)),
+            opt(o.cpu.server_cpu, 0),
+            opt(o.cpu.loadgen_cpu, 0),
+            o.problem().unwrap_or_else(|| "ok".into()),
+        ]);
+    }
+    let _ = writeln!(md, "{}", t.markdown());
+    let Some(o) = median else { return };
+    let (Some(server), Some(own)) = (o.cpu.server_cpu, o.cpu.loadgen_cpu) else {
+        return;
+    };
+    let first = if server > own {
+        r.name.as_str()
+    } else {
+        "loadgen"
+    };
+    let _ = writeln!(
+        md,
+        "{} deliveries/s with the server at {server:.0} % of a core and loadgen at {own:.0} %: the busier of the two was {first}.\n",
+        thousands(o.delivered_per_s())
+    );
 }
 
 /// CPU (in % of a core) per unit of a rate, in nanoseconds.
@@ -704,9 +819,9 @@ fn method(md: &mut String, plan: &Plan) {
     let _ = writeln!(md, "## How these figures were made\n");
     let _ = writeln!(
         md,
-        "- Every run starts a fresh server on 127.0.0.1:0 and stops it afterwards; loadgen connects from 127.0.0.2 and up, \
+        "- Every run starts a fresh server on 127.0.0.1:0 and stops it afterwards; loadgen connects from loopback addresses 127.0.x.y it binds itself, \
          drives all its sockets with poll(2) in one thread, and checks every delivery (nothing lost, duplicated or out of order).\n\
-         - `capacity`: steps up to {} clients; at each step {:.1} s idle (CPU sampled), then {} probes 50 ms apart from client 0. \
+         - `capacity`: steps up to {} clients; at each step {:.1} s idle (CPU sampled), then {} probes from client 0, one at a time (each sent once the previous one reached everybody, at least 50 ms apart). \
          A step passes when all clients connected and registered, no probe was lost and p99 < 1 s. step3_pool runs with its default \
          pool here, so its limit is the pool size it was started with; elsewhere it gets two workers per connection.\n\
          - `fanout`: {} clients, {:.0} s of sending per run; idle-connection runs: {} talking clients at {:.0} msg/s each next to {} idle connections.\n\

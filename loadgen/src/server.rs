@@ -3,12 +3,14 @@
 //! `Server::start` runs `PATH 127.0.0.1:0 [ARGS]`, waits for its `listening on <ip>:<port>`
 //! line and keeps draining its output (a server blocked on a full stderr pipe would measure
 //! nothing). `Usage::of` reads CPU time (`/proc/<pid>/stat`: utime + stime), resident memory
-//! and threads (`/proc/<pid>/status`: VmRSS, VmHWM, Threads).
+//! and threads (`/proc/<pid>/status`: VmRSS, VmHWM, Threads), and the server's memory mappings
+//! (`/proc/<pid>/maps`).
 
 use crate::sys;
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::net::{SocketAddr, SocketAddrV4};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -35,25 +37,37 @@ impl Server {
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let mut child = Command::new(path)
+        let mut command = Command::new(path);
+        command
             .arg("127.0.0.1:0")
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        // SAFETY: the closure runs in the child between fork and exec; it only calls prctl,
+        // which is async-signal-safe, and touches no memory shared with the parent.
+        unsafe { command.pre_exec(sys::die_with_parent) };
+        let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start server {}: {e}", path.display()))?;
         let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        if let Some(stderr) = child.stderr.take() {
-            keep_tail(stderr, Arc::clone(&stderr_tail));
-        }
-        let first_line = child.stdout.take().map(first_line_then_drain);
+        let readers = (child.stderr.take(), child.stdout.take());
         let mut server = Server {
             child,
             addr: SocketAddrV4::new([0, 0, 0, 0].into(), 0),
             name,
             stderr_tail,
         };
+        let no_thread =
+            |e: std::io::Error| format!("cannot start a thread to read the server's output: {e}");
+        if let Some(stderr) = readers.0 {
+            keep_tail(stderr, Arc::clone(&server.stderr_tail)).map_err(no_thread)?;
+        }
+        let first_line = readers
+            .1
+            .map(first_line_then_drain)
+            .transpose()
+            .map_err(no_thread)?;
         let line = match first_line.map(|rx| rx.recv_timeout(START_TIMEOUT)) {
             Some(Ok(line)) => line,
             Some(Err(mpsc::RecvTimeoutError::Timeout)) => {
@@ -130,21 +144,24 @@ pub fn parse_listening(line: &str) -> Option<SocketAddrV4> {
     }
 }
 
-fn first_line_then_drain(stdout: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+fn first_line_then_drain(stdout: impl Read + Send + 'static) -> io::Result<mpsc::Receiver<String>> {
     let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
+    thread::Builder::new().spawn(move || {
         let mut lines = BufReader::new(stdout).lines();
         if let Some(Ok(line)) = lines.next() {
             let _ = tx.send(line);
         }
         drop(tx);
         for _ in lines.map_while(Result::ok) {}
-    });
-    rx
+    })?;
+    Ok(rx)
 }
 
-fn keep_tail(stderr: impl Read + Send + 'static, tail: Arc<Mutex<VecDeque<String>>>) {
-    thread::spawn(move || {
+fn keep_tail(
+    stderr: impl Read + Send + 'static,
+    tail: Arc<Mutex<VecDeque<String>>>,
+) -> io::Result<()> {
+    thread::Builder::new().spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Ok(mut tail) = tail.lock() {
                 if tail.len() == TAIL_LINES {
@@ -153,7 +170,8 @@ fn keep_tail(stderr: impl Read + Send + 'static, tail: Arc<Mutex<VecDeque<String
                 tail.push_back(line.chars().take(200).collect());
             }
         }
-    });
+    })?;
+    Ok(())
 }
 
 /// A process's resource use at one instant.
@@ -217,6 +235,8 @@ pub struct CpuReading {
     pub server_rss_kib: Option<u64>,
     pub server_hwm_kib: Option<u64>,
     pub server_threads: Option<u64>,
+    /// Memory mappings (lines of `/proc/<pid>/maps`): each thread's stack adds some.
+    pub server_maps: Option<u64>,
 }
 
 impl CpuMeter {
@@ -237,6 +257,9 @@ impl CpuMeter {
             reading.server_rss_kib = Some(now.rss_kib);
             reading.server_hwm_kib = Some(now.hwm_kib);
             reading.server_threads = Some(now.threads);
+            reading.server_maps = std::fs::read(format!("/proc/{pid}/maps"))
+                .ok()
+                .map(|maps| maps.iter().filter(|&&b| b == b'\n').count() as u64);
         }
         if let (Some(before), Some(now)) = (self.own, Usage::of(None)) {
             reading.loadgen_cpu = Some(now.cpu_percent_since(&before));

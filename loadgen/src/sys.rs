@@ -6,6 +6,7 @@
 //!   sockets (48 s for 19,900 here). Binding `127.0.0.x:port` ourselves takes well under a second.
 //! - `getrlimit`/`setrlimit`: raise the soft limit on open files to the hard one.
 //! - `sysconf(_SC_CLK_TCK)`: the unit of the CPU times in `/proc/<pid>/stat`.
+//! - `prctl(PR_SET_PDEATHSIG)`: a server loadgen started dies with it.
 //!
 //! Every call goes through `cvt`, which turns C's `-1` into `io::Error::last_os_error()`.
 
@@ -30,6 +31,8 @@ const SO_REUSEADDR: c_int = 2;
 pub const RLIMIT_NPROC: c_int = 6;
 pub const RLIMIT_NOFILE: c_int = 7;
 const SC_CLK_TCK: c_int = 2;
+const PR_SET_PDEATHSIG: c_int = 1;
+const SIGKILL: c_ulong = 9;
 const EINPROGRESS: i32 = 115;
 
 /// One entry of the array handed to `poll(2)`.
@@ -67,6 +70,7 @@ unsafe extern "C" {
     fn getrlimit(resource: c_int, limit: *mut RLimit) -> c_int;
     fn setrlimit(resource: c_int, limit: *const RLimit) -> c_int;
     fn sysconf(name: c_int) -> c_long;
+    fn prctl(option: c_int, ...) -> c_int;
 }
 
 /// C's "-1 means failure, see errno" into a `Result`.
@@ -159,6 +163,15 @@ pub fn limits(resource: c_int) -> io::Result<(u64, u64)> {
     // SAFETY: `limit` is a valid, writable rlimit struct.
     cvt(unsafe { getrlimit(resource, &mut limit) })?;
     Ok((limit.cur, limit.max))
+}
+
+/// Asks the kernel to kill this process when the thread that started it ends. Run in a
+/// server's process between fork and exec, so a server never outlives a loadgen that was
+/// interrupted.
+pub fn die_with_parent() -> io::Result<()> {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) reads only its integer arguments and is
+    // async-signal-safe, as code between fork and exec must be.
+    cvt(unsafe { prctl(PR_SET_PDEATHSIG, SIGKILL) }).map(|_| ())
 }
 
 /// Clock ticks per second: the unit of utime and stime in `/proc/<pid>/stat`.
