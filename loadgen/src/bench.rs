@@ -281,12 +281,14 @@ fn fanout_config(clients: usize, idle: usize, rate: f64, seconds: f64) -> fanout
 }
 
 /// step3_pool needs two workers per connection; it runs with its default pool in `capacity`
-/// (the limit the operator chose is the lesson) and with enough workers elsewhere.
+/// (the limit the operator chose is the lesson) and with enough workers elsewhere, up to the
+/// most it accepts.
 fn server_args(name: &str, connections: usize) -> Vec<String> {
+    const MOST_WORKERS: usize = 16_000;
     if name == "step3_pool" {
         vec![
             "--workers".into(),
-            (2 * connections + 16).max(512).to_string(),
+            (2 * connections + 16).clamp(512, MOST_WORKERS).to_string(),
         ]
     } else {
         Vec::new()
@@ -350,6 +352,10 @@ mod tests {
     fn step3_gets_workers_for_every_connection() {
         assert_eq!(server_args("step3_pool", 1_000), vec!["--workers", "2016"]);
         assert_eq!(server_args("step3_pool", 10), vec!["--workers", "512"]);
+        assert_eq!(
+            server_args("step3_pool", 10_010),
+            vec!["--workers", "16000"]
+        );
         assert!(server_args("step4_poll", 1_000).is_empty());
     }
 }
