@@ -3,8 +3,8 @@
 //! Each connection is non-blocking. One call to `Swarm::turn` polls them all, finishes
 //! connects, writes what is queued and reads whatever arrived, in big reads into one shared
 //! buffer; the received lines go to the swarm's `Tally` (delivery checker and latencies).
-//! Source addresses are chosen by `next_source` (127.0.x.y, ports 10000 and up) so the kernel
-//! never searches for a free port.
+//! Source addresses are chosen by `next_source` (127.0.x.y, ports below the kernel's ephemeral
+//! range) so the kernel never searches for a free port.
 
 use crate::check::Checker;
 use crate::stats::Histogram;
@@ -14,13 +14,12 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpStream};
 use std::os::fd::AsRawFd;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// Size of the shared read buffer: big reads keep the syscall count per line low.
 const READ_BUF: usize = 1 << 20;
-const FIRST_PORT: u32 = 10_000;
-const PORTS_PER_IP: u32 = 51_000;
 /// Source addresses to try when one is still taken (e.g. in TIME_WAIT from an earlier run).
 const SOURCE_TRIES: usize = 64;
 const EADDRINUSE: i32 = 98;
@@ -31,25 +30,50 @@ const SOURCE_IPS: u64 = 65_000;
 
 static NEXT_SOURCE: AtomicU64 = AtomicU64::new(u64::MAX);
 
-/// A source address never handed out before by this process: 51,000 ports (10000 and up) of
-/// one loopback address, then the next address. Each process starts at an address picked from
-/// its pid and the clock, so a rerun does not meet the previous run's connections, which the
-/// kernel may still keep in TIME_WAIT for a minute (a SYN that hits one waits a second).
+/// The source ports loadgen binds: outside the kernel's ephemeral range. A port loadgen
+/// binds stays taken for everyone while its connection sits in TIME_WAIT (a minute), and
+/// the kernel picks ports for ordinary `connect` calls from that range: overlapping it would
+/// leave other programs on the machine without a port to connect from.
+fn source_ports() -> std::ops::Range<u32> {
+    static PORTS: OnceLock<std::ops::Range<u32>> = OnceLock::new();
+    PORTS
+        .get_or_init(|| {
+            let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+                .unwrap_or_default();
+            let mut bounds = text
+                .split_whitespace()
+                .filter_map(|n| n.parse::<u32>().ok());
+            let (low, high) = (
+                bounds.next().unwrap_or(32_768),
+                bounds.next().unwrap_or(60_999),
+            );
+            if low >= 20_000 {
+                10_000..low
+            } else {
+                (high + 1).max(1024)..65_536
+            }
+        })
+        .clone()
+}
+
+/// A source address never handed out before by this process: every port of
+/// `source_ports()` on one loopback address, then the next address. Each process starts at an
+/// address picked from its pid and the clock, so a rerun does not meet the previous run's
+/// connections still in TIME_WAIT (a SYN that hits one waits a second).
 pub fn next_source() -> SocketAddrV4 {
+    let ports = source_ports();
+    let per_ip = (ports.end - ports.start) as u64;
     if NEXT_SOURCE.load(Ordering::Relaxed) == u64::MAX {
         let clock = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        let start = (clock ^ (std::process::id() as u64).wrapping_mul(0x9E37_79B9)) % SOURCE_IPS
-            * PORTS_PER_IP as u64;
+        let start =
+            (clock ^ (std::process::id() as u64).wrapping_mul(0x9E37_79B9)) % SOURCE_IPS * per_ip;
         let _ = NEXT_SOURCE.compare_exchange(u64::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
     }
-    let i = NEXT_SOURCE.fetch_add(1, Ordering::Relaxed) % (SOURCE_IPS * PORTS_PER_IP as u64);
-    let ip = u32::from(Ipv4Addr::new(127, 0, 0, 2)) + (i / PORTS_PER_IP as u64) as u32;
-    SocketAddrV4::new(
-        Ipv4Addr::from(ip),
-        (FIRST_PORT + (i % PORTS_PER_IP as u64) as u32) as u16,
-    )
+    let i = NEXT_SOURCE.fetch_add(1, Ordering::Relaxed) % (SOURCE_IPS * per_ip);
+    let ip = u32::from(Ipv4Addr::new(127, 0, 0, 2)) + (i / per_ip) as u32;
+    SocketAddrV4::new(Ipv4Addr::from(ip), (ports.start as u64 + i % per_ip) as u16)
 }
 
 /// Starts a non-blocking connection to `dst` from a fresh loopback source address.
@@ -408,6 +432,36 @@ impl Swarm {
                 let _ = stream.shutdown(Shutdown::Write);
             }
             conn.close();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_addresses_are_loopback_fresh_and_outside_the_ephemeral_range() {
+        let text =
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap_or_default();
+        let bounds: Vec<u16> = text
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..30_000 {
+            let source = next_source();
+            assert!(
+                source.ip().is_loopback() && *source.ip() != Ipv4Addr::LOCALHOST,
+                "{source}"
+            );
+            if let [low, high] = bounds[..] {
+                assert!(
+                    !(low..=high).contains(&source.port()),
+                    "{source} is in the ephemeral range"
+                );
+            }
+            assert!(seen.insert(source), "{source} handed out twice");
         }
     }
 }
