@@ -101,6 +101,7 @@ pub const DEEP_WINDOW: u64 = 10_000;
 pub fn run(cfg: &Config) -> Result<(), String> {
     let plan = Plan::new(cfg.quick);
     let started = Instant::now();
+    let load_before = crate::report::load_average();
     std::fs::create_dir_all(&cfg.out)
         .map_err(|e| format!("bench: cannot create {}: {e}", cfg.out.display()))?;
     let (present, missing): (Vec<&str>, Vec<&str>) = STEPS
@@ -132,7 +133,8 @@ pub fn run(cfg: &Config) -> Result<(), String> {
         .map(|name| measure_step(name, &cfg.bin_dir.join(name), &plan, &mut counter))
         .collect();
     let elapsed = started.elapsed();
-    report::write(&cfg.out, &plan, &results, &missing, elapsed)?;
+    let load = (load_before, crate::report::load_average());
+    report::write(&cfg.out, &plan, &results, &missing, elapsed, load)?;
     progress(&format!(
         "bench: wrote {}/REPORT.md and its charts in {:.0} s",
         cfg.out.display(),

@@ -22,10 +22,11 @@ pub fn write(
     results: &[StepResults],
     missing: &[&str],
     elapsed: Duration,
+    load: (String, String),
 ) -> Result<(), String> {
     let machine = Machine::read();
     let mut md = String::new();
-    header(&mut md, plan, &machine, missing, elapsed);
+    header(&mut md, plan, &machine, missing, elapsed, &load);
     clients_per_design(&mut md, results, &machine);
     pool_versus_threads(&mut md, results);
     idle_cost(&mut md, results);
@@ -140,7 +141,23 @@ fn show_limit(value: u64) -> String {
     }
 }
 
-fn header(md: &mut String, plan: &Plan, machine: &Machine, missing: &[&str], elapsed: Duration) {
+/// The 1, 5 and 15 minute load averages: other work on the machine skews the figures.
+pub fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    text.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn header(
+    md: &mut String,
+    plan: &Plan,
+    machine: &Machine,
+    missing: &[&str],
+    elapsed: Duration,
+    load: &(String, String),
+) {
     let kind = if plan.quick { "quick" } else { "full" };
     let _ = writeln!(md, "# Benchmark report: four chat server designs\n");
     let _ = writeln!(
@@ -149,6 +166,12 @@ fn header(md: &mut String, plan: &Plan, machine: &Machine, missing: &[&str], ela
         if plan.quick { " --quick" } else { "" },
         elapsed.as_secs_f64(),
         utc_now()
+    );
+    let _ = writeln!(
+        md,
+        "Load averages (1, 5, 15 min) when the run started: {}; when it ended: {}. Anything else running \
+         on the machine meanwhile takes CPU from the server and from loadgen.\n",
+        load.0, load.1
     );
     let _ = writeln!(
         md,
