@@ -156,7 +156,7 @@ impl Counter {
 }
 
 fn measure_step(name: &str, path: &Path, plan: &Plan, counter: &mut Counter) -> StepResults {
-    let capacity = measure_capacity(path, plan);
+    let capacity = measure_capacity(name, path, plan);
     let what = format!("capacity {name}");
     counter.tick(
         &what,
@@ -282,9 +282,8 @@ fn fanout_config(clients: usize, idle: usize, rate: f64, seconds: f64) -> fanout
     }
 }
 
-/// step3_pool needs two workers per connection; it runs with its default pool in `capacity`
-/// (the limit the operator chose is the lesson) and with enough workers elsewhere, up to the
-/// most it accepts.
+/// step3_pool needs two workers per connection: every run gives it enough for its connections,
+/// up to the most it accepts, so `capacity` finds the design's limit, not the default pool's.
 fn server_args(name: &str, connections: usize) -> Vec<String> {
     const MOST_WORKERS: usize = 16_000;
     if name == "step3_pool" {
@@ -297,8 +296,8 @@ fn server_args(name: &str, connections: usize) -> Vec<String> {
     }
 }
 
-fn measure_capacity(path: &Path, plan: &Plan) -> Result<capacity::Outcome, String> {
-    let mut target = Target::start(path, &[])?;
+fn measure_capacity(name: &str, path: &Path, plan: &Plan) -> Result<capacity::Outcome, String> {
+    let mut target = Target::start(path, &server_args(name, plan.capacity_max))?;
     let cfg = capacity::Config {
         steps: capacity::steps_up_to(plan.capacity_max),
         probes: plan.probes,

@@ -246,6 +246,9 @@ fn grow_and_probe(
         let id = swarm.conns[i].id;
         swarm.conns[i].receiver = Some(swarm.tally.checker.join(id, &[next_probe]));
     }
+    // The registration burst leaves the server (and the kernel) a tail of work: let it
+    // settle, so the sample below is the cost of holding idle clients and nothing else.
+    idle(swarm, target, SETTLE)?;
     step.idle = idle(swarm, target, cfg.idle)?;
     swarm.tally.latency = Histogram::new();
     probe(swarm, cfg, target)?;

@@ -844,9 +844,9 @@ fn method(md: &mut String, plan: &Plan) {
         md,
         "- Every run starts a fresh server on 127.0.0.1:0 and stops it afterwards; loadgen connects from loopback addresses 127.0.x.y it binds itself, \
          drives all its sockets with poll(2) in one thread, and checks every delivery (nothing lost, duplicated or out of order).\n\
-         - `capacity`: steps up to {} clients; at each step {:.1} s idle (CPU sampled), then {} probes from client 0, one at a time (each sent once the previous one reached everybody, at least 50 ms apart). \
-         A step passes when all clients connected and registered, no probe was lost and p99 < 1 s. step3_pool runs with its default \
-         pool here, so its limit is the pool size it was started with; elsewhere it gets two workers per connection.\n\
+         - `capacity`: steps up to {} clients; at each step 1 s for the registrations to settle, then {:.1} s idle (CPU sampled), then {} probes from client 0, one at a time (each sent once the previous one reached everybody, at least 50 ms apart). \
+         A step passes when all clients connected and registered, no probe was lost and p99 < 1 s. step3_pool gets two workers per \
+         connection in every run, up to the 16,000 it accepts at most, so its limit is the design's, not its default pool's (512 workers, 256 clients).\n\
          - `fanout`: {} clients, {:.0} s of sending per run; idle-connection runs: {} talking clients at {:.0} msg/s each next to {} idle connections.\n\
          - `churn`: {} connections in flight, each connect, `USER`, `MSG`, half-close, read to the end; {:.0} s per run. \
          Time to register = from the start of connect until a watcher client receives the connection's `MSG`.\n\
