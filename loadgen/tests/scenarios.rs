@@ -267,9 +267,9 @@ fn serve(stream: TcpStream, room: Arc<Mutex<Room>>, fault: Fault) {
     }
 }
 
-#[test]
-fn the_checker_flags_a_server_that_loses_messages() {
-    let addr = faulty_server(Fault::Lose).to_string();
+/// A short `fanout` against a faulty server: loadgen must fail the run (status 1).
+fn fanout_against(fault: Fault) -> Output {
+    let addr = faulty_server(fault).to_string();
     let out = loadgen(&[
         "fanout",
         "--addr",
@@ -283,6 +283,12 @@ fn the_checker_flags_a_server_that_loses_messages() {
         "--csv",
     ]);
     assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    out
+}
+
+#[test]
+fn the_checker_flags_a_server_that_loses_messages() {
+    let out = fanout_against(Fault::Lose);
     assert!(
         text(&out.stderr).contains("delivery check failed"),
         "{}",
@@ -297,20 +303,7 @@ fn the_checker_flags_a_server_that_loses_messages() {
 
 #[test]
 fn the_checker_flags_a_server_that_reorders_messages() {
-    let addr = faulty_server(Fault::Swap).to_string();
-    let out = loadgen(&[
-        "fanout",
-        "--addr",
-        &addr,
-        "--clients",
-        "3",
-        "--rate",
-        "100",
-        "--duration",
-        "0.5",
-        "--csv",
-    ]);
-    assert_eq!(out.status.code(), Some(1), "stderr: {}", text(&out.stderr));
+    let out = fanout_against(Fault::Swap);
     let row = csv(&out);
     assert!(field(&row, "misordered") > 0.0, "{row:?}");
 }
