@@ -1,50 +1,25 @@
-//! Step 2: a thread per connection, messages passed through `std::sync::mpsc` channels.
-//!
-//! Design. Each connection gets a reader thread, which cuts its bytes into lines and sends them
-//! to the room over one shared channel, and a writer thread, which drains the connection's own
-//! bounded outbox into its socket. One room thread owns the names and the outboxes and handles
-//! the readers' events one at a time, so every client sees the messages in the same order.
-//! The room never blocks: a client whose outbox is full has stopped reading and is cut with
-//! `ERR too-slow`.
-//!
-//! Trade-off. The code reads top to bottom like the blocking I/O it is, but every client costs
-//! two threads: two kernel tasks (a pid each), two stacks (`STACK_SIZE` reserved, a few pages
-//! touched), eight memory mappings, and two thread spawns when it connects (about 40 µs each
-//! on a 2-core test machine). The process's limit on mappings, not memory, caps the clients:
-//! see `MAX_THREADS`. Each outbox holds at most `OUTBOX_BOUND` = 1024 lines of at most 1,058
-//! bytes (`MSG ` + 32-byte name + ` ` + 1,020-byte text + LF), about 1.1 MB per client; lines
-//! are shared (`Arc<str>`), so a message queued for many clients is stored once.
-//!
-//! Measure. How many registered clients fit before the first `ERR server-full` and what ends
-//! it (`vm.max_map_count`, `kernel.pid_max`, `kernel.threads-max`, open files); resident
-//! memory per client (`VmRSS` in `/proc/PID/status`) with `STACK_SIZE` at 64 KiB and at 2 MiB;
-//! connections per second under churn (connect, `USER`, `MSG`, close), against step 3's pool.
-//!
-//! Try it: `make step2 && ./target/release/step2_threads`, then `nc 127.0.0.1 7878` in two
-//! terminals, type `USER alice` in one and `USER bob` in the other, then `MSG hello`.
-
 mod connection;
+mod outbox;
 mod protocol;
 mod room;
+mod sys;
 
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::SyncSender;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use connection::{Connection, Line};
-use protocol::ERR_SERVER_FULL;
+use connection::Connection;
+use protocol::{ERR_OUT_OF_FILES, ERR_SERVER_FULL};
 use room::{ClientId, Event};
 
 const PROGRAM: &str = env!("CARGO_PKG_NAME");
 const DEFAULT_ADDR: &str = "127.0.0.1:7878";
-
-/// Lines queued for one client before it counts as too slow (see the top comment).
-const OUTBOX_BOUND: usize = 1024;
 
 /// Stack reserved for each thread instead of std's 2 MiB. Our threads never recurse and keep
 /// their buffers on the heap: the most any of them touched was 16 KiB in a release build and
@@ -65,8 +40,19 @@ const MAX_THREADS: usize = 16_000;
 /// Our threads now running, counted against `MAX_THREADS`.
 static THREADS: AtomicUsize = AtomicUsize::new(0);
 
-/// Pause after a failed `accept` (e.g. out of file descriptors), so the loop does not spin.
+/// Pause after an `accept` that failed for another reason than a lack of descriptors, so
+/// the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+/// What the acceptor keeps in reserve to refuse newcomers politely when no descriptor is left.
+const SPARE_PATH: &str = "/dev/null";
+
+// Linux errno values for "too many open files" (this process, and the whole system).
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
+
+/// The least time between two lines on stderr about refused or failed connections.
+const LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
     let addr = match parse_args() {
@@ -83,11 +69,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = sys::raise_open_files_limit() {
+        eprintln!("{PROGRAM}: cannot raise the limit on open files: {e}");
+    }
     if let Err(e) = announce(&listener) {
         eprintln!("{PROGRAM}: {e}");
         return ExitCode::from(1);
     }
-    let (events, room_events) = mpsc::channel();
+    let (events, room_events) = room::channel();
     if let Err(e) = start("room", move || room::run(room_events)) {
         eprintln!("{PROGRAM}: cannot start the room thread: {e}");
         return ExitCode::from(1);
@@ -114,40 +103,69 @@ fn announce(listener: &TcpListener) -> io::Result<()> {
     stdout.flush()
 }
 
-fn accept_loop(listener: &TcpListener, events: &Sender<Event>) {
+fn accept_loop(listener: &TcpListener, events: &SyncSender<Event>) {
     let mut next_id: ClientId = 0;
-    for stream in listener.incoming() {
-        match stream {
-            Ok(stream) => {
+    let mut spare = File::open(SPARE_PATH).ok();
+    let mut log = Throttle::new();
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
                 next_id += 1;
-                serve(stream, next_id, events);
+                serve(stream, next_id, events, &mut log);
             }
+            Err(e) if matches!(e.raw_os_error(), Some(EMFILE | ENFILE)) => {
+                log.say(&format!("out of file descriptors ({e}): refusing newcomers"));
+                turn_away(listener, &mut spare);
+            }
+            // The peer gave up while waiting in the queue: just take the next one.
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                eprintln!("{PROGRAM}: accept failed: {e}");
+                log.say(&format!("accept failed: {e}"));
                 thread::sleep(ACCEPT_BACKOFF);
             }
         }
     }
 }
 
+/// Out of descriptors, the newcomer cannot even be accepted, and `accept` would fail at once
+/// for as long as it waits: the loop would spin. So: free the spare descriptor, accept the
+/// newcomer, tell it `ERR server-full`, close it, and take the spare back. Without a spare
+/// (the whole system is out of files), wait a little instead.
+fn turn_away(listener: &TcpListener, spare: &mut Option<File>) {
+    match spare.take() {
+        Some(file) => {
+            drop(file);
+            if let Ok((stream, _)) = listener.accept() {
+                refuse(&stream, ERR_OUT_OF_FILES);
+            }
+        }
+        None => thread::sleep(ACCEPT_BACKOFF),
+    }
+    *spare = File::open(SPARE_PATH).ok();
+}
+
 /// Starts the writer, then the reader, of a new connection. If either cannot start, the client
 /// hears `ERR server-full` and the server goes on serving the others.
-fn serve(stream: TcpStream, id: ClientId, events: &Sender<Event>) {
-    let conn = Arc::new(Connection::new(stream));
-    let (outbox, inbox) = mpsc::sync_channel::<Line>(OUTBOX_BOUND);
+fn serve(stream: TcpStream, id: ClientId, events: &SyncSender<Event>, log: &mut Throttle) {
+    let conn = match Connection::new(stream) {
+        Ok(conn) => Arc::new(conn),
+        Err(e) => return log.say(&format!("cannot set up a new connection: {e}")),
+    };
+    let (outbox, inbox) = outbox::outbox();
     let writer_conn = Arc::clone(&conn);
     let writer = move || connection::write_lines(writer_conn, inbox);
     if let Err(e) = start("writer", writer) {
-        eprintln!("{PROGRAM}: cannot start a writer: {e}");
-        return refuse(&conn.stream);
+        log.say(&format!("cannot start a writer: {e}"));
+        return refuse(conn.stream(), ERR_SERVER_FULL);
     }
     // Kept to reach the writer if the reader cannot start; dropped on return either way.
-    let fallback = outbox.clone();
+    let fallback = outbox.writer_handle();
     let events = events.clone();
     let reader = move || connection::read_lines(conn, id, outbox, events);
     if let Err(e) = start("reader", reader) {
-        eprintln!("{PROGRAM}: cannot start a reader: {e}");
-        let _ = fallback.try_send(ERR_SERVER_FULL.into());
+        log.say(&format!("cannot start a reader: {e}"));
+        let _ = fallback.try_send(vec![ERR_SERVER_FULL.into()]);
     }
 }
 
@@ -177,12 +195,43 @@ fn start(name: &str, body: impl FnOnce() + Send + 'static) -> io::Result<()> {
     Ok(())
 }
 
-/// Answers a connection that no thread will serve, then closes it. Input that has already
-/// arrived is read first: closing with unread input would send a reset instead of the ERR.
-fn refuse(mut stream: &TcpStream) {
-    let _ = stream.write_all(ERR_SERVER_FULL.as_bytes());
+/// Answers a connection that the server will not serve, then closes it. Input that has
+/// already arrived is read first: closing with unread input would send a reset instead of the
+/// ERR.
+fn refuse(mut stream: &TcpStream, err: &str) {
+    let _ = stream.write_all(err.as_bytes());
     let _ = stream.shutdown(Shutdown::Write);
     if stream.set_nonblocking(true).is_ok() {
         let _ = io::copy(&mut stream.take(64 * 1024), &mut io::sink());
+    }
+}
+
+/// Says something on stderr at most once per `LOG_INTERVAL`, and how many times it kept
+/// quiet since: out of descriptors, `accept` fails for every newcomer.
+struct Throttle {
+    last: Option<Instant>,
+    quiet: u64,
+}
+
+impl Throttle {
+    fn new() -> Throttle {
+        Throttle {
+            last: None,
+            quiet: 0,
+        }
+    }
+
+    fn say(&mut self, what: &str) {
+        if self.last.is_some_and(|last| last.elapsed() < LOG_INTERVAL) {
+            self.quiet += 1;
+            return;
+        }
+        if self.quiet > 0 {
+            eprintln!("{PROGRAM}: {what} ({} more since the last report)", self.quiet);
+        } else {
+            eprintln!("{PROGRAM}: {what}");
+        }
+        self.last = Some(Instant::now());
+        self.quiet = 0;
     }
 }
