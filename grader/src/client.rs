@@ -133,6 +133,24 @@ impl Client {
         }
     }
 
+    /// Like [`Client::send`], but says what went wrong instead of failing the test.
+    pub(crate) fn try_send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.stream.write_all(bytes).map_err(|e| {
+            if is_transient(&e) {
+                format!("a write blocked for more than {STALL_TIMEOUT:?}")
+            } else {
+                format!("a write failed: {e}")
+            }
+        })
+    }
+
+    /// This end's address, to find the connection in `/proc/net/tcp`.
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.stream
+            .local_addr()
+            .unwrap_or_else(|e| panic!("\n[{}] no local address: {e}", scenario()))
+    }
+
     /// Sends `line` followed by LF.
     pub fn send_line(&mut self, line: &str) {
         self.send(format!("{line}\n").as_bytes());

@@ -10,7 +10,7 @@ use super::spawn_in;
 use crate::client::{Received, scenario};
 use crate::{Client, STALL_TIMEOUT, Server};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::net::{IpAddr, SocketAddr};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,6 +20,9 @@ const PATIENCE_MAX: Duration = Duration::from_secs(5);
 const WRITE_CHUNK: usize = 64 * 1024;
 /// Length of every flood line as the receivers see it, LF included.
 const FLOOD_LINE_LEN: usize = 200;
+/// Length of the lines of the flood that leaves a client that never reads behind: long, so
+/// that the backlog a server may queue for it (`SOFT` lines) is more than the kernel takes.
+const LONG_LINE_LEN: usize = 1000;
 /// The kernel receive buffer of a client that reads little or nothing: small, so the
 /// server's bound, not the kernel, decides when it is behind.
 const SMALL_RCVBUF: i32 = 4 * 1024;
@@ -27,8 +30,13 @@ const SMALL_RCVBUF: i32 = 4 * 1024;
 /// The text of flood message `i`: its number, then one letter repeated, so that the line
 /// `MSG sender <text>` is `FLOOD_LINE_LEN` bytes long.
 fn flood_text(i: usize) -> String {
+    sized_text(i, FLOOD_LINE_LEN)
+}
+
+/// The text of message `i` such that `MSG sender <text>` and LF take `line_len` bytes.
+fn sized_text(i: usize, line_len: usize) -> String {
     let fill = char::from(b'a' + (i % 26) as u8);
-    let letters: String = std::iter::repeat_n(fill, FLOOD_LINE_LEN - 18).collect();
+    let letters: String = std::iter::repeat_n(fill, line_len - 18).collect();
     format!("{i:05} {letters}")
 }
 
@@ -193,9 +201,9 @@ pub fn flood_reaches_a_fast_and_a_paced_reader(bin: &str) {
 const CROWD: usize = 16;
 const CROWD_MESSAGES: usize = 10_000;
 
-/// The text of message `i` of a crowd client: short, numbered, with a fixed filler.
+/// The text of message `i` of a crowd client: numbered, 200 bytes in all as received.
 fn crowd_text(i: usize) -> String {
-    format!("{i:05} the quick brown fox jumps over the lazy dog")
+    sized_text(i, FLOOD_LINE_LEN)
 }
 
 /// 16 clients each paste 10,000 messages, unpaced, while each of them reads at full speed:
@@ -207,16 +215,19 @@ pub fn sixteen_clients_flood_and_each_gets_everything(bin: &str) {
     let bytes = flood_bytes(CROWD_MESSAGES, crowd_text);
     let failures = thread::scope(|scope| {
         let mut readers = Vec::new();
+        let mut senders = Vec::new();
         for client in &mut clients {
             let mut half = client.sending_half();
             let role = format!("{} sending", client.label());
             let bytes = &bytes;
-            spawn_in(scope, &role, move || send_unpaced(&mut half, bytes));
+            senders.push(spawn_in(scope, &role, move || send_crowd(&mut half, bytes)));
             let role = format!("{} reading", client.label());
             let names = &names;
             readers.push(spawn_in(scope, &role, move || read_crowd(client, names)));
         }
-        readers.into_iter().filter_map(join).collect::<Vec<_>>()
+        let mut failures: Vec<String> = readers.into_iter().filter_map(join).collect();
+        failures.extend(senders.into_iter().filter_map(join));
+        failures
     });
     if !failures.is_empty() {
         panic!(
@@ -230,6 +241,21 @@ pub fn sixteen_clients_flood_and_each_gets_everything(bin: &str) {
         );
     }
     server.assert_serving();
+}
+
+/// Sends `bytes` like `send_unpaced`; returns what went wrong, if anything: a client the
+/// server cut cannot send, and its reader tells why.
+fn send_crowd(sender: &mut Client, bytes: &[u8]) -> Option<String> {
+    for (i, chunk) in bytes.chunks(WRITE_CHUNK).enumerate() {
+        if let Err(e) = sender.try_send(chunk) {
+            let at = i * WRITE_CHUNK;
+            return Some(format!(
+                "`{}` sending: {e} after {at} bytes",
+                sender.label()
+            ));
+        }
+    }
+    None
 }
 
 /// Reads every message of the other crowd clients, checking each sender's order; returns
@@ -298,29 +324,30 @@ const NIBBLE_BYTES_PER_SEC: f64 = 10.0;
 /// plus 3 s of the flood's start, having received a prefix of the messages; the full-speed
 /// reader must lose nothing, and the room must never freeze for more than `PATIENCE_MAX`
 /// plus 1 s while the sender still has data to send.
+///
+/// A client reading 10 bytes a second would take minutes to reach the end of a closed
+/// connection (a close waits behind the data in flight), so the grader sees the cut from
+/// outside as well: the server's side of the connection in `/proc/net/tcp` leaves the
+/// ESTABLISHED state when the server closes it (or shuts down its writing side), and goes
+/// away when the server resets it.
 pub fn client_reading_a_byte_now_and_then_is_cut_and_the_room_moves_on(bin: &str) {
     let mut server = Server::start(bin);
     let mut nibbler = server.connect();
     nibbler.set_recv_buffer(SMALL_RCVBUF);
     nibbler.register("nibbler");
+    let connection = (server.addr(), nibbler.local_addr());
+    assert_established(connection, "nibbler");
     let mut fast = server.registered("fast");
     let mut sender = server.registered("sender");
     let bytes = flood_bytes(BEHIND_MESSAGES, flood_text);
-    let done: Mutex<Option<Instant>> = Mutex::new(None);
     let start = Instant::now();
     let (receipt, sent, nibbled) = thread::scope(|scope| {
         let reader = spawn_in(scope, "fast", || {
-            let receipt = read_flood(
-                &mut fast,
-                "the full-speed reader `fast`".to_string(),
-                BEHIND_MESSAGES,
-                |i| flood_line("sender", i),
-            );
-            *done.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
-            receipt
+            let who = "the full-speed reader `fast`".to_string();
+            read_flood(&mut fast, who, BEHIND_MESSAGES, |i| flood_line("sender", i))
         });
         let sender = spawn_in(scope, "sender", || send_unpaced(&mut sender, &bytes));
-        let nibbled = nibble_until_cut(&mut nibbler, start + CUT_WITHIN, &done);
+        let nibbled = nibble_until_cut(&mut nibbler, connection, start + CUT_WITHIN);
         (join(reader), join(sender), nibbled)
     });
     receipt.assert_complete(BEHIND_MESSAGES);
@@ -333,86 +360,113 @@ pub fn client_reading_a_byte_now_and_then_is_cut_and_the_room_moves_on(bin: &str
          is cut and the room goes on\n",
         scenario()
     );
-    check_nibbler(nibbled, start);
+    check_nibbler(&nibbled);
     server.assert_serving();
 }
 
-/// What the nibbling client got: its lines, how its connection ended (if it did), and when
-/// the grader stopped waiting for the end.
+/// What the nibbling client got: its lines, and how its connection ended, if it did.
 struct Nibbled {
     lines: Vec<String>,
-    ended: Option<String>,
-    checked: Instant,
+    cut: Option<String>,
 }
 
-/// Reads a byte every 100 ms until the connection ends, `deadline` passes or the full-speed
-/// reader is `done`; then, if the connection still stands, reads at full speed what the
-/// kernel still holds: a connection the server has closed ends once that is read (a close
-/// waits behind the data in flight), one it has not goes on delivering messages.
+/// Reads a byte every 100 ms until the server cuts the connection or `deadline` passes.
 fn nibble_until_cut(
     nibbler: &mut Client,
+    connection: (SocketAddr, SocketAddr),
     deadline: Instant,
-    done: &Mutex<Option<Instant>>,
 ) -> Nibbled {
     nibbler.pace_reads(Some((NIBBLE_BYTES_PER_SEC, 1)));
     let mut lines = Vec::new();
-    let is_done = || done.lock().map(|d| d.is_some()).unwrap_or(true);
-    while Instant::now() < deadline && !is_done() {
+    while Instant::now() < deadline {
+        if let Some(how) = server_side_closed(connection) {
+            return Nibbled {
+                lines,
+                cut: Some(how),
+            };
+        }
         match nibbler.receive(Duration::from_millis(100)) {
             Received::Line(line) => lines.push(line),
             Received::Closed(how) => {
                 return Nibbled {
                     lines,
-                    ended: Some(how),
-                    checked: Instant::now(),
+                    cut: Some(how),
                 };
             }
             Received::Nothing(_) => {}
         }
     }
-    let checked = Instant::now();
-    nibbler.pace_reads(None);
-    loop {
-        match nibbler.receive(Duration::from_secs(2)) {
-            Received::Line(line) => lines.push(line),
-            Received::Closed(how) => {
-                return Nibbled {
-                    lines,
-                    ended: Some(how),
-                    checked,
-                };
-            }
-            Received::Nothing(_) => {
-                return Nibbled {
-                    lines,
-                    ended: None,
-                    checked,
-                };
-            }
-        }
-    }
+    Nibbled { lines, cut: None }
 }
 
 /// The nibbling client must have been cut, with no gap in what it received before.
-fn check_nibbler(nibbled: Nibbled, start: Instant) {
-    let at = nibbled.checked.duration_since(start);
-    if nibbled.ended.is_none() {
+fn check_nibbler(nibbled: &Nibbled) {
+    if nibbled.cut.is_none() {
         panic!(
-            "\n[{}] the client `nibbler` that reads one byte every 100 ms was not cut: {at:?} \
-             after the flood began (by then the full-speed reader had every message, or \
-             {CUT_WITHIN:?} had passed) it was still connected, and reading it at full speed \
-             then gave {} lines and no close. A receiver more than `SOFT` behind for longer \
-             than `PATIENCE` (at most {PATIENCE_MAX:?}) must be cut\n",
+            "\n[{}] the client `nibbler` that reads one byte every 100 ms (4 KiB receive \
+             buffer) was not cut: {CUT_WITHIN:?} after the flood began it was still connected \
+             (the server's side of its connection still ESTABLISHED in /proc/net/tcp), having \
+             received {} lines. A receiver more than `SOFT` behind for longer than `PATIENCE` \
+             (at most {PATIENCE_MAX:?}) must be cut\n",
             scenario(),
             nibbled.lines.len()
         );
     }
-    if let Err(what) =
-        check_cut_prefix(&nibbled.lines, BEHIND_MESSAGES, |i| flood_line("sender", i))
-    {
+    let line = |i| flood_line("sender", i);
+    if let Err(what) = check_cut_prefix(&nibbled.lines, BEHIND_MESSAGES, line) {
         panic!(
             "\n[{}] the client `nibbler` that reads one byte every 100 ms: {what}\n",
             scenario()
+        );
+    }
+}
+
+/// The state of the server's side of the connection `(server, client)` in `/proc/net/tcp`:
+/// `None` while the server holds it ESTABLISHED, else what became of it.
+fn server_side_closed((server, client): (SocketAddr, SocketAddr)) -> Option<String> {
+    match server_side_state(server, client) {
+        Some(state) if state == "01" => None,
+        Some(state) => Some(format!(
+            "the server closed it (TCP state {state:?} on its side)"
+        )),
+        None => Some("the server reset it (its side is gone)".to_string()),
+    }
+}
+
+/// The hexadecimal TCP state (`01` ESTABLISHED, `04` FIN_WAIT1, ...) of the socket whose
+/// local address is `local` and remote address `remote`, from `/proc/net/tcp`.
+fn server_side_state(local: SocketAddr, remote: SocketAddr) -> Option<String> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let (local, remote) = (proc_net_addr(local), proc_net_addr(remote));
+    table.lines().skip(1).find_map(|row| {
+        let fields: Vec<&str> = row.split_whitespace().collect();
+        let matches =
+            fields.get(1) == Some(&local.as_str()) && fields.get(2) == Some(&remote.as_str());
+        matches
+            .then(|| fields.get(3).map(|s| s.to_string()))
+            .flatten()
+    })
+}
+
+/// An address as `/proc/net/tcp` writes it: the IPv4 address as a native-endian 32-bit
+/// number, then the port, both in upper-case hexadecimal.
+fn proc_net_addr(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) => u32::from_ne_bytes(ip.octets()),
+        IpAddr::V6(_) => 0,
+    };
+    format!("{ip:08X}:{:04X}", addr.port())
+}
+
+/// Fails unless the grader sees the server's side of `who`'s connection in `/proc/net/tcp`.
+fn assert_established(connection: (SocketAddr, SocketAddr), who: &str) {
+    if let Some(how) = server_side_closed(connection) {
+        panic!(
+            "\n[{}] the grader looks for the server's side of the connection of `{who}` in \
+             /proc/net/tcp ({} to {}), registered a moment ago, but found: {how}\n",
+            scenario(),
+            connection.0,
+            connection.1
         );
     }
 }
@@ -458,24 +512,29 @@ pub(crate) fn check_cut_prefix(
 
 /// How long after the cut the server may still hold the socket of the client it cut.
 const FREED_WITHIN: Duration = Duration::from_secs(2);
+/// Messages of the flood that leaves the client that never reads behind: 6,000 lines of
+/// 1000 bytes, some 6 MB.
+const LONG_MESSAGES: usize = 6_000;
 
 /// A client with a 4 KiB receive buffer that never reads and never closes falls behind at
 /// once while `sender` pastes 6 MB: within 2 s of its cut the server must hold its socket no
-/// more.
+/// more (no descriptor kept, no thread blocked in `write` on it).
 ///
-/// The grader sees the server's sockets from outside, in `/proc/<pid>/fd`: it counts them
-/// before the sleeper connects and waits until the count is back there. It cannot see the
-/// cut itself (a close waits behind the data in flight, which the sleeper never reads), so
-/// it takes the latest moment the cut may come: the sleeper falls behind as the flood
-/// begins, so it is cut at most `PATIENCE_MAX` later.
+/// The grader sees both from outside. The cut: the server's side of the connection in
+/// `/proc/net/tcp` leaves the ESTABLISHED state (close, shutdown) or goes away (reset); if
+/// that is never seen, the cut is due at the latest `PATIENCE_MAX` after the flood began,
+/// since the sleeper falls behind as it begins. The socket: the server's sockets are the
+/// entries of `/proc/<pid>/fd` that link to `socket:[...]`; counted before the sleeper
+/// connects, the count must come back there.
 pub fn cut_client_that_never_closes_is_let_go(bin: &str) {
     let mut server = Server::start(bin);
     let mut sender = server.registered("sender");
     let before = server.socket_count();
-    let sleeper = server.connect();
+    let mut sleeper = server.connect();
     sleeper.set_recv_buffer(SMALL_RCVBUF);
-    let mut sleeper = sleeper;
     sleeper.register("sleeper");
+    let connection = (server.addr(), sleeper.local_addr());
+    assert_established(connection, "sleeper");
     let with_sleeper = server.socket_count();
     assert!(
         with_sleeper > before,
@@ -484,30 +543,47 @@ pub fn cut_client_that_never_closes_is_let_go(bin: &str) {
         scenario(),
         server.pid()
     );
-    let bytes = flood_bytes(BEHIND_MESSAGES, flood_text);
+    let bytes = flood_bytes(LONG_MESSAGES, |i| sized_text(i, LONG_LINE_LEN));
     let start = Instant::now();
-    let deadline = start + PATIENCE_MAX + FREED_WITHIN;
-    let held = thread::scope(|scope| {
+    let latest = start + PATIENCE_MAX + FREED_WITHIN;
+    let (held, cut_seen) = thread::scope(|scope| {
         spawn_in(scope, "sender", || send_unpaced(&mut sender, &bytes));
+        let mut cut_seen = None;
         loop {
             let count = server.socket_count();
+            if cut_seen.is_none() && server_side_closed(connection).is_some() {
+                cut_seen = Some(Instant::now());
+            }
+            let deadline = cut_seen.map_or(latest, |cut| latest.min(cut + FREED_WITHIN));
             if count <= before || Instant::now() >= deadline {
-                return count;
+                return (count, cut_seen);
             }
             thread::sleep(Duration::from_millis(20));
         }
     });
-    assert!(
-        held <= before,
-        "\n[{}] the client `sleeper` (4 KiB receive buffer) never reads nor closes while \
-         `sender` floods, so it falls behind at once and must be cut within `PATIENCE` (at \
-         most {PATIENCE_MAX:?}), then let go: its descriptor freed within {FREED_WITHIN:?}. \
-         Yet {:?} after the flood began the server still held {held} sockets in /proc/{}/fd, \
-         {before} before `sleeper` connected\n",
-        scenario(),
-        deadline.duration_since(start),
-        server.pid()
-    );
+    if held > before {
+        let cut = match cut_seen {
+            Some(cut) => format!(
+                "it was cut {:?} after the flood began (its connection left ESTABLISHED in \
+                 /proc/net/tcp), yet {FREED_WITHIN:?} later",
+                cut.duration_since(start)
+            ),
+            None => format!(
+                "it should have been cut by {PATIENCE_MAX:?} after the flood began (its \
+                 connection never left ESTABLISHED in /proc/net/tcp), yet {FREED_WITHIN:?} \
+                 later"
+            ),
+        };
+        panic!(
+            "\n[{}] the client `sleeper` (4 KiB receive buffer) never reads nor closes while \
+             `sender` floods, so it falls behind at once and must be cut within `PATIENCE` \
+             (at most {PATIENCE_MAX:?}), then let go: its socket freed within \
+             {FREED_WITHIN:?}. {cut} the server held {held} sockets in /proc/{}/fd, \
+             {before} before `sleeper` connected\n",
+            scenario(),
+            server.pid()
+        );
+    }
     drop(sleeper);
     server.assert_serving();
 }
