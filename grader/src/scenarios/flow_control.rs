@@ -213,7 +213,7 @@ pub fn sixteen_clients_flood_and_each_gets_everything(bin: &str) {
     let names: Vec<String> = (0..CROWD).map(|i| format!("c{i:02}")).collect();
     let mut clients: Vec<Client> = names.iter().map(|n| server.registered(n)).collect();
     let bytes = flood_bytes(CROWD_MESSAGES, crowd_text);
-    let failures = thread::scope(|scope| {
+    let (readers, senders) = thread::scope(|scope| {
         let mut readers = Vec::new();
         let mut senders = Vec::new();
         for client in &mut clients {
@@ -225,19 +225,28 @@ pub fn sixteen_clients_flood_and_each_gets_everything(bin: &str) {
             let names = &names;
             readers.push(spawn_in(scope, &role, move || read_crowd(client, names)));
         }
-        let mut failures: Vec<String> = readers.into_iter().filter_map(join).collect();
-        failures.extend(senders.into_iter().filter_map(join));
-        failures
+        let readers: Vec<String> = readers.into_iter().filter_map(join).collect();
+        let senders: Vec<String> = senders.into_iter().filter_map(join).collect();
+        (readers, senders)
     });
-    if !failures.is_empty() {
+    if !readers.is_empty() || !senders.is_empty() {
+        let senders = if senders.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\n  and {} of the senders failed:\n  {}",
+                senders.len(),
+                senders.join("\n  ")
+            )
+        };
         panic!(
             "\n[{}] {} of the {CROWD} clients, each sending {CROWD_MESSAGES} messages as fast \
-             as TCP allows while reading at full speed, did not get everything:\n  {}\n  A \
-             client that keeps reading must get every message: while a receiver is behind, \
+             as TCP allows while reading at full speed, did not get everything:\n  {}{senders}\n  \
+             A client that keeps reading must get every message: while a receiver is behind, \
              the server must stop reading the senders, not drop the receiver\n",
             scenario(),
-            failures.len(),
-            failures.join("\n  ")
+            readers.len(),
+            readers.join("\n  ")
         );
     }
     server.assert_serving();
@@ -564,12 +573,12 @@ pub fn cut_client_that_never_closes_is_let_go(bin: &str) {
     if held > before {
         let cut = match cut_seen {
             Some(cut) => format!(
-                "it was cut {:?} after the flood began (its connection left ESTABLISHED in \
+                "It was cut {:?} after the flood began (its connection left ESTABLISHED in \
                  /proc/net/tcp), yet {FREED_WITHIN:?} later",
                 cut.duration_since(start)
             ),
             None => format!(
-                "it should have been cut by {PATIENCE_MAX:?} after the flood began (its \
+                "It should have been cut by {PATIENCE_MAX:?} after the flood began (its \
                  connection never left ESTABLISHED in /proc/net/tcp), yet {FREED_WITHIN:?} \
                  later"
             ),
@@ -671,4 +680,40 @@ fn join<T>(handle: thread::ScopedJoinHandle<'_, T>) -> T {
     handle
         .join()
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_cut_prefix;
+
+    fn line(i: usize) -> String {
+        format!("MSG s {i:03} abcdef")
+    }
+
+    fn lines(texts: &[&str]) -> Vec<String> {
+        texts.iter().map(|t| t.to_string()).collect()
+    }
+
+    #[test]
+    fn a_prefix_then_too_slow_is_a_cut() {
+        let got = lines(&["MSG s 000 abcdef", "MSG s 001 abcdef", "ERR too-slow bye"]);
+        assert_eq!(check_cut_prefix(&got, 10, line), Ok(()));
+    }
+
+    #[test]
+    fn a_message_cut_short_before_too_slow_is_a_cut() {
+        let got = lines(&["MSG s 000 abcdef", "MSG s 001 abERR too-slow bye"]);
+        assert_eq!(check_cut_prefix(&got, 10, line), Ok(()));
+        assert_eq!(check_cut_prefix(&lines(&[]), 10, line), Ok(()));
+    }
+
+    #[test]
+    fn a_gap_a_wrong_start_or_everything_is_refused() {
+        let gap = lines(&["MSG s 000 abcdef", "MSG s 002 abcdef"]);
+        assert!(check_cut_prefix(&gap, 10, line).is_err());
+        let wrong = lines(&["MSG s 000 abcdef", "MSG s 002 aERR too-slow bye"]);
+        assert!(check_cut_prefix(&wrong, 10, line).is_err());
+        let all = lines(&["MSG s 000 abcdef", "MSG s 001 abcdef"]);
+        assert!(check_cut_prefix(&all, 2, line).is_err());
+    }
 }
