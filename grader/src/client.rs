@@ -27,17 +27,40 @@ pub struct Client {
     closed: Option<String>,
     /// The last few sends, shown in failure messages.
     sent: VecDeque<String>,
+    /// When set, reads are paced by this token bucket instead of taking all that has arrived.
+    pace: Option<Pace>,
+}
+
+/// A token bucket for reads: a client that reads `bytes_per_sec` on average, at most
+/// `max_read` bytes at a time, like a slow terminal or a reader that has other work to do.
+struct Pace {
+    bytes_per_sec: f64,
+    max_read: usize,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl Pace {
+    /// How long until a whole `max_read` may be read.
+    fn wait(&mut self) -> Duration {
+        let now = Instant::now();
+        let earned = now.duration_since(self.refilled).as_secs_f64() * self.bytes_per_sec;
+        self.tokens = (self.tokens + earned).min(self.max_read as f64);
+        self.refilled = now;
+        let missing = self.max_read as f64 - self.tokens;
+        Duration::from_secs_f64(missing.max(0.0) / self.bytes_per_sec)
+    }
 }
 
 /// What one attempt to read a line found.
-enum Received {
+pub(crate) enum Received {
     Line(String),
     Closed(String),
     Nothing(Duration),
 }
 
 impl Received {
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         match self {
             Received::Line(line) => format!("the line {}", shorten(line)),
             Received::Closed(how) => format!("the connection {how}"),
@@ -59,6 +82,10 @@ impl Client {
         if let Err(e) = configured {
             panic!("\n[{}] could not configure the socket: {e}", scenario());
         }
+        Client::from_stream(stream)
+    }
+
+    fn from_stream(stream: TcpStream) -> Client {
         Client {
             stream,
             label: "unregistered".to_string(),
@@ -66,7 +93,31 @@ impl Client {
             consumed: 0,
             closed: None,
             sent: VecDeque::new(),
+            pace: None,
         }
+    }
+
+    /// A second handle on the same connection, for a thread that only sends while another
+    /// reads (a client that talks and listens at once).
+    pub(crate) fn sending_half(&self) -> Client {
+        let stream = self
+            .stream
+            .try_clone()
+            .unwrap_or_else(|e| panic!("\n[{}] could not clone the socket: {e}", scenario()));
+        let mut half = Client::from_stream(stream);
+        half.label = self.label.clone();
+        half
+    }
+
+    /// From now on, reads take at most `max_read` bytes at a time and `bytes_per_sec` on
+    /// average (`None`: as fast as the data comes).
+    pub(crate) fn pace_reads(&mut self, rate: Option<(f64, usize)>) {
+        self.pace = rate.map(|(bytes_per_sec, max_read)| Pace {
+            bytes_per_sec,
+            max_read,
+            tokens: 0.0,
+            refilled: Instant::now(),
+        });
     }
 
     /// Who this client is in failure messages.
@@ -80,6 +131,24 @@ impl Client {
         if let Err(e) = self.stream.write_all(bytes) {
             self.fail_write(e);
         }
+    }
+
+    /// Like [`Client::send`], but says what went wrong instead of failing the test.
+    pub(crate) fn try_send(&mut self, bytes: &[u8]) -> Result<(), String> {
+        self.stream.write_all(bytes).map_err(|e| {
+            if is_transient(&e) {
+                format!("a write blocked for more than {STALL_TIMEOUT:?}")
+            } else {
+                format!("a write failed: {e}")
+            }
+        })
+    }
+
+    /// This end's address, to find the connection in `/proc/net/tcp`.
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.stream
+            .local_addr()
+            .unwrap_or_else(|e| panic!("\n[{}] no local address: {e}", scenario()))
     }
 
     /// Sends `line` followed by LF.
@@ -241,7 +310,8 @@ impl Client {
         }
     }
 
-    fn receive(&mut self, within: Duration) -> Received {
+    /// The next line, or the end of the connection, or nothing within `within`.
+    pub(crate) fn receive(&mut self, within: Duration) -> Received {
         let deadline = Instant::now() + within;
         loop {
             if let Some(line) = self.take_line() {
@@ -270,16 +340,29 @@ impl Client {
     fn fill(&mut self, within: Duration) {
         self.inbox.drain(..self.consumed);
         self.consumed = 0;
+        let mut chunk = READ_CHUNK;
+        if let Some(pace) = &mut self.pace {
+            let wait = pace.wait();
+            if wait >= within {
+                thread::sleep(within);
+                return;
+            }
+            thread::sleep(wait);
+            chunk = pace.max_read;
+        }
         let timeout = within.max(Duration::from_millis(1));
         if let Err(e) = self.stream.set_read_timeout(Some(timeout)) {
             self.closed = Some(format!("could not be read ({e})"));
             return;
         }
         let start = self.inbox.len();
-        self.inbox.resize(start + READ_CHUNK, 0);
+        self.inbox.resize(start + chunk, 0);
         let result = self.stream.read(&mut self.inbox[start..]);
-        self.inbox
-            .truncate(start + result.as_ref().map_or(0, |n| *n));
+        let got = result.as_ref().map_or(0, |n| *n);
+        self.inbox.truncate(start + got);
+        if let Some(pace) = &mut self.pace {
+            pace.tokens -= got as f64;
+        }
         match result {
             Ok(0) => self.closed = Some(self.ending("was closed by the server (EOF)")),
             Ok(_) => {}

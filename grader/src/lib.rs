@@ -73,6 +73,10 @@ macro_rules! conformance_tests {
             send_then_close_at_once,
             reset_mid_line_leaves_others_unaffected,
             slow_reader_is_cut_and_others_get_everything,
+            flood_reaches_a_fast_and_a_paced_reader,
+            sixteen_clients_flood_and_each_gets_everything,
+            client_reading_a_byte_now_and_then_is_cut_and_the_room_moves_on,
+            cut_client_that_never_closes_is_let_go,
             bad_address_exits_with_status_2,
             address_in_use_exits_with_status_2,
         );

@@ -30,9 +30,23 @@ impl Server {
 
     /// Runs `<bin> 127.0.0.1:0 <args...>` and waits for its `listening on <ip>:<port>` line.
     pub fn start_with_args(bin: &str, args: &[&str]) -> Server {
-        let mut child = Command::new(bin)
-            .arg("127.0.0.1:0")
-            .args(args)
+        let mut command = Command::new(bin);
+        command.arg("127.0.0.1:0").args(args);
+        Server::spawn(bin, command)
+    }
+
+    /// Runs `<bin> 127.0.0.1:0` through `sh`, whose `ulimit -n <limit>` lowers the hard limit
+    /// on open files as well as the soft one, so the server cannot raise it back. `sh` then
+    /// `exec`s the server, so [`Server::pid`] is the server's own.
+    pub fn start_with_file_limit(bin: &str, limit: usize) -> Server {
+        let script = format!("ulimit -n {limit} && exec \"$0\" 127.0.0.1:0");
+        let mut command = Command::new("sh");
+        command.args(["-c", &script, bin]);
+        Server::spawn(bin, command)
+    }
+
+    fn spawn(bin: &str, mut command: Command) -> Server {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -67,6 +81,24 @@ impl Server {
     /// The server's process id, to read its CPU time or threads in `/proc/<pid>/`.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// How many sockets the server process holds open right now: the entries of
+    /// `/proc/<pid>/fd` that are links to `socket:[...]` (Linux only).
+    pub fn socket_count(&mut self) -> usize {
+        let dir = format!("/proc/{}/fd", self.pid());
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) => self.fail(&format!("could not list {dir}: {e}")),
+        };
+        let is_socket = |entry: std::io::Result<std::fs::DirEntry>| {
+            let target = std::fs::read_link(entry.ok()?.path()).ok()?;
+            Some(target.to_string_lossy().starts_with("socket:"))
+        };
+        entries
+            .filter_map(is_socket)
+            .filter(|&socket| socket)
+            .count()
     }
 
     /// A new connection to the server.

@@ -7,6 +7,7 @@
 mod bad_input;
 mod broadcast;
 mod connections;
+mod flow_control;
 mod framing;
 mod slow_reader;
 mod startup;
@@ -14,6 +15,11 @@ mod startup;
 pub use bad_input::*;
 pub use broadcast::*;
 pub use connections::*;
+pub use flow_control::{
+    client_reading_a_byte_now_and_then_is_cut_and_the_room_moves_on,
+    cut_client_that_never_closes_is_let_go, flood_reaches_a_fast_and_a_paced_reader,
+    out_of_descriptors_refused, sixteen_clients_flood_and_each_gets_everything,
+};
 pub use framing::*;
 pub use slow_reader::*;
 pub use startup::*;
