@@ -229,10 +229,10 @@ impl Room {
 
     /// Queues an ERR line for one client only.
     fn reply(&mut self, id: ClientId, err: &str) {
-        if let Some(client) = self.clients.get_mut(&id) {
-            if !client.leaving {
-                client.outbox.push(err.into());
-            }
+        if let Some(client) = self.clients.get_mut(&id)
+            && !client.leaving
+        {
+            client.outbox.push(err.into());
         }
     }
 
