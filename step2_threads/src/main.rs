@@ -133,6 +133,9 @@ fn main() -> ExitCode {
     if let Err(e) = sys::raise_open_files_limit() {
         eprintln!("{PROGRAM}: cannot raise the limit on open files: {e}");
     }
+    if let Err(e) = sys::size_futex_hash(MAX_THREADS) {
+        eprintln!("{PROGRAM}: cannot size the futex hash for {MAX_THREADS} threads: {e}");
+    }
     if let Err(e) = announce(&listener) {
         eprintln!("{PROGRAM}: {e}");
         return ExitCode::from(1);
