@@ -35,7 +35,8 @@
 //! and two thread spawns when it connects. Thousands of sleeping threads are not free either:
 //! the threads of one process share one futex hash table in the kernel (since Linux 6.16 a
 //! private one, sized by the number of CPUs), and a wake-up walks the bucket of every thread
-//! asleep in it. Flow control is fair to readers and hard on talkers: one slow reader slows the
+//! asleep in it; so at start the server asks for a table sized for `MAX_THREADS`
+//! (`sys::size_futex_hash`). Flow control is fair to readers and hard on talkers: one slow reader slows the
 //! whole room, and one that stopped reading freezes it for up to `PATIENCE`.
 //!
 //! **Bounds.** A line is at most `MAX_LINE` = 1024 bytes (longer: `ERR line-too-long`,
