@@ -1,13 +1,11 @@
 //! One connection: its socket, its name, the bytes read but not yet handled (`inbox`)
-//! and the bytes waiting to be written (`outbox`).
+//! and the lines waiting to be written (`outbox`).
 
-use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{Shutdown, TcpStream};
+use std::time::Instant;
 
-/// Most bytes waiting for one client. The longest line we ever send is 1058 bytes
-/// (`MSG ` + 32-byte name + space + 1020-byte text + LF), so 2 MiB holds over 1900 of them.
-pub const MAX_OUTBOX: usize = 2 * 1024 * 1024;
+use crate::flow::{LINGER, Lag, Line, Outbox};
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -27,9 +25,16 @@ pub struct Client {
     pub stream: TcpStream,
     /// `None` until a successful `USER`, and again once the client leaves the room.
     pub name: Option<String>,
+    /// Bytes read and not handled yet: a partial line, or whole lines left for the next turn
+    /// when the turn's budget ran out.
     pub inbox: Vec<u8>,
-    pub outbox: VecDeque<u8>,
+    pub outbox: Outbox,
     pub state: State,
+    /// How long it has been too far behind (see `flow.rs`).
+    pub lag: Lag,
+    /// When it left the room: a peer that never reads or never closes is let go after
+    /// `LINGER`.
+    pub left_at: Option<Instant>,
 }
 
 impl Client {
@@ -38,8 +43,10 @@ impl Client {
             stream,
             name: None,
             inbox: Vec::new(),
-            outbox: VecDeque::new(),
+            outbox: Outbox::default(),
             state: State::Open,
+            lag: Lag::default(),
+            left_at: None,
         }
     }
 
@@ -54,53 +61,41 @@ impl Client {
         }
     }
 
-    pub fn has_room_for(&self, len: usize) -> bool {
-        self.outbox.len() + len <= MAX_OUTBOX
+    /// A whole line is waiting in the inbox, from a turn whose budget ran out.
+    pub fn has_line(&self) -> bool {
+        self.inbox.contains(&b'\n')
     }
 
-    pub fn queue(&mut self, bytes: &[u8]) {
-        self.outbox.extend(bytes);
+    pub fn queue(&mut self, line: Line) {
+        self.outbox.push(line);
     }
 
-    /// Forgets the backlog of a client that stopped reading, but keeps the rest of the line
-    /// that may be half written, so the peer never sees a torn line.
-    pub fn drop_backlog(&mut self) {
-        let keep = match self.outbox.iter().position(|&b| b == b'\n') {
-            Some(newline) => newline + 1,
-            None => 0,
-        };
-        self.outbox.truncate(keep);
-    }
-
-    /// Writes as much of the outbox as the socket takes now. `Ok` also when it would block:
-    /// the rest stays queued for the next turn of the loop.
+    /// Writes as much of the outbox as the socket takes now.
     pub fn flush(&mut self) -> io::Result<()> {
-        while !self.outbox.is_empty() {
-            let (front, _) = self.outbox.as_slices();
-            match self.stream.write(front) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => {
-                    self.outbox.drain(..n);
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        self.outbox.write_to(&self.stream)
     }
 
     /// Called once the outbox is empty: send FIN so the peer reads everything, then EOF.
     pub fn shut_down(&mut self) -> io::Result<()> {
         self.stream.shutdown(Shutdown::Write)
     }
+
+    /// It left more than `LINGER` ago and still has not read its last bytes, or not closed.
+    pub fn has_lingered(&self, now: Instant) -> bool {
+        self.left_at
+            .is_some_and(|left| now.duration_since(left) > LINGER)
+    }
 }
 
-/// Takes every complete line (without its LF) out of `inbox`; a partial line stays for later.
-pub fn split_lines(inbox: &mut Vec<u8>) -> Vec<Vec<u8>> {
+/// Takes at most `max` complete lines (without their LF) out of `inbox`; the rest stays for
+/// later.
+pub fn split_lines(inbox: &mut Vec<u8>, max: usize) -> Vec<Vec<u8>> {
     let mut lines = Vec::new();
     let mut start = 0;
-    while let Some(len) = inbox[start..].iter().position(|&b| b == b'\n') {
+    while lines.len() < max {
+        let Some(len) = inbox[start..].iter().position(|&b| b == b'\n') else {
+            break;
+        };
         lines.push(inbox[start..start + len].to_vec());
         start += len + 1;
     }
@@ -116,7 +111,7 @@ mod tests {
     #[test]
     fn keeps_the_partial_line() {
         let mut inbox = b"USER a\nMSG hi\r\nMSG pa".to_vec();
-        let lines = split_lines(&mut inbox);
+        let lines = split_lines(&mut inbox, 10);
         assert_eq!(lines, vec![b"USER a".to_vec(), b"MSG hi\r".to_vec()]);
         assert_eq!(inbox, b"MSG pa");
     }
@@ -124,7 +119,17 @@ mod tests {
     #[test]
     fn empty_lines_are_lines() {
         let mut inbox = b"\n\nx".to_vec();
-        assert_eq!(split_lines(&mut inbox), vec![Vec::new(), Vec::new()]);
+        assert_eq!(split_lines(&mut inbox, 10), vec![Vec::new(), Vec::new()]);
         assert_eq!(inbox, b"x");
+    }
+
+    #[test]
+    fn stops_at_the_budget() {
+        let mut inbox = b"a\nb\nc\n".to_vec();
+        assert_eq!(
+            split_lines(&mut inbox, 2),
+            vec![b"a".to_vec(), b"b".to_vec()]
+        );
+        assert_eq!(inbox, b"c\n");
     }
 }

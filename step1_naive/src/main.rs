@@ -1,10 +1,26 @@
 //! Step 1, the naive server: one thread that never sleeps.
 //!
 //! **Design.** The listener and every client socket are non-blocking, so no call ever waits.
-//! One loop tries `accept` until nothing is waiting, tries one read on every client and
-//! handles its complete lines, then tries to write every client's pending output.
+//! One loop tries `accept` until nothing is waiting, reads the clients and handles their
+//! complete lines, tries to write every client's pending output, then applies the flow
+//! control rule (below) and closes the clients that are finished.
 //! Each client keeps a read buffer (a line may arrive in pieces, or many in one read) and a
-//! bounded write buffer, so a write that would block loses nothing and waits for a later turn.
+//! queue of lines to write, so a write that would block loses nothing and waits for a later
+//! turn. A broadcast line is stored once (`Arc<[u8]>`) and each receiver's queue holds a
+//! reference to it; a queue is written with `writev`, many lines per call (see `flow.rs`).
+//!
+//! **Flow control** (PROTOCOL.md): `SOFT` = 1024 lines, `PATIENCE` = 2 s (`flow.rs`).
+//! After the writes, each turn checks every client in the room. While one has more than
+//! `SOFT` lines queued, the next turn reads nobody: the talkers' lines wait in the kernel,
+//! then TCP makes the talkers' writes wait, so a paste goes out at the pace of the slowest
+//! reader. Accepting and writing go on. A client more than `SOFT` behind for longer than
+//! `PATIENCE` without a break has stopped reading: it gets `ERR too-slow` in one
+//! non-blocking attempt (after the rest of a half-written line; if the socket takes only part
+//! of that, the peer sees a torn line) and its socket and queue are dropped in the same turn.
+//! So no client can pause the room for longer than `PATIENCE`. A turn handles at most
+//! `TURN_LINES` = 256 lines from all clients together, starting where the last turn stopped,
+//! and each line adds at most one line to each queue: no queue in the room ever holds more
+//! than `SOFT + TURN_LINES` = 1280 lines.
 //!
 //! **Trade-off.** The loop spins: with nobody connected, or everybody silent, it still burns
 //! one core at 100%, asking the kernel "anything yet?" hundreds of thousands of times a
@@ -14,20 +30,38 @@
 //! Sleeping between turns would save CPU and cost latency; step 4 fixes both by asking the
 //! kernel to wake us only when a socket is ready (`poll`).
 //! On the plus side, one thread handles one line at a time, so every receiver sees the same
-//! order for free, and there are no locks.
+//! order for free, and there are no locks. Flow control makes everybody wait for the
+//! slowest reader, for up to `PATIENCE`: one client that stops reading pauses the room for
+//! 2 s before it is cut. A smaller `SOFT` pauses the room sooner and more often; a larger one
+//! costs more memory per client that does not read.
 //!
 //! **Bounds.** A line is at most `MAX_LINE` = 1024 bytes (longer: `ERR line-too-long`, closed).
-//! A client's pending output is at most 2 MiB (`MAX_OUTBOX`, over 1900 messages of maximal
-//! size); a client that stops reading past that gets `ERR too-slow` (best effort) and is closed.
+//! A client's queue is at most 1280 lines (over 1.3 MB if all were of the longest, 1058
+//! bytes), plus the one fatal `ERR` of a client that leaves. Memory per client: about 200
+//! bytes fixed (the `Client` itself, its name twice); its read buffer, which holds at most
+//! `READ_CHUNK` + `MAX_LINE` + 1 bytes and keeps its largest capacity (at most 32 KiB); and
+//! 16 bytes per queued line (the queue keeps its largest capacity, at most 2048 references:
+//! 32 KiB). The text of a broadcast line (at most 1058 bytes, plus 16 of `Arc` counts) is
+//! stored once for all its receivers and freed when the last one has written it; an `ERR`
+//! reply is its own small allocation. A client that left (it closed, or got a fatal `ERR`)
+//! gets its last lines, then FIN, and its input is discarded until it closes, for at most
+//! `LINGER` = 10 s; then its socket is closed. The kernel's socket buffers come on top of
+//! all this, and are not in the process's RSS.
 //!
 //! **What to measure.** CPU at idle: `top -p <pid>`, or `utime + stime` in `/proc/<pid>/stat`
 //! read twice 5 s apart (expect about one core). Latency from `MSG` sent to `MSG` received
-//! (loadgen). How many clients it holds before a turn of the loop gets slow.
+//! (loadgen). How many clients it holds before a turn of the loop gets slow. How long a paste
+//! of 50,000 lines takes to reach two readers, and how long the room stays paused while a
+//! client does not read. Peak RSS (`VmHWM` in `/proc/<pid>/status`) with 1,000 clients that
+//! never read while one floods.
 //!
 //! **Try it.** `make step1 && ./target/release/step1_naive` (or `... 127.0.0.1:0` for any
 //! port), then in two other terminals `nc 127.0.0.1 7878` and type `USER alice`, `MSG hi`.
+//! Paste a file from a third: `(echo "USER s"; seq 1 50000 | sed 's/^/MSG line /') | nc -N
+//! 127.0.0.1 7878`.
 
 mod client;
+mod flow;
 mod room;
 
 use std::ffi::OsString;
@@ -35,6 +69,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::net::TcpListener;
 use std::process;
+use std::time::Instant;
 
 use room::Room;
 
@@ -53,7 +88,9 @@ fn main() {
         accept_all(&listener, &mut room, &mut spare);
         room.read_all();
         room.flush_all();
-        room.remove_gone();
+        let now = Instant::now();
+        room.apply_flow_control(now);
+        room.remove_gone(now);
     }
 }
 
