@@ -3,10 +3,26 @@
 //! **Design.** The listener and every client socket are non-blocking and sit in one array of
 //! `struct pollfd`; each round, one `poll` call sleeps until some of them are ready, then the
 //! loop accepts every waiting connection and reads once from each client that has input.
-//! At the end of the round each client's pending output leaves, its whole backlog in one
-//! `write(2)`, and `POLLOUT` is asked for only while some is left.
-//! The declarations of `poll`, `getrlimit`, `setrlimit` and `listen` are written by hand in
-//! `sys.rs` (no `libc` crate): reading them is part of the lesson.
+//! The messages of one read are encoded once, into one shared batch (`Rc<[u8]>`): every
+//! receiver's outbox is a queue of pointers to batches, plus how much of the first one is
+//! written. At the end of the round each client's pending output leaves, up to 64 KiB copied
+//! into one buffer shared by all clients and sent with one `write(2)` (the kernel copies one
+//! large piece much faster than many short ones, as `writev` of one slice per line would
+//! make it do), and `POLLOUT` is asked for only while some is left.
+//! The declarations of `poll`, `getrlimit`, `setrlimit`, `listen` and `setsockopt` are written
+//! by hand in `sys.rs` (no `libc` crate): reading them is part of the lesson.
+//!
+//! **Flow control** (PROTOCOL.md). `SOFT` = 1024 lines, `PATIENCE` = 2 s. While some client
+//! in the room has more than `SOFT` lines queued, the server reads from nobody: it does not
+//! even ask `poll` about their input, so a paused round sleeps until a socket can take
+//! output, a newcomer knocks, or a deadline comes. The talkers' lines wait in the kernel,
+//! then TCP makes their writes wait: the talker waits, at the pace of the slowest reader.
+//! Writing and accepting go on. A client that catches up within `PATIENCE` loses nothing. One
+//! that stays more than `SOFT` behind for longer than `PATIENCE` has stopped reading: it is
+//! cut, with `ERR too-slow` in one non-blocking write (after the rest of a line half written,
+//! if any; what the socket does not take is lost, so its last line may be torn), and closed
+//! at once with RST, without the linger a leaving client gets. The count of clients behind is
+//! kept as they cross `SOFT`, so deciding whether to read is O(1).
 //!
 //! **Trade-off.** With nothing to do the server uses no CPU at all, and one thread holds as
 //! many clients as the process may open descriptors (at start it raises its soft
@@ -16,26 +32,35 @@
 //! kernel checks all n descriptors inside `poll` (and hooks itself onto their wait queues),
 //! and the loop scans all n `revents` and all n clients. `epoll` keeps the list of watched
 //! descriptors inside the kernel and returns only the ready ones, so a round costs O(ready).
+//! Flow control is fair to readers and hard on talkers: one slow reader slows the whole room
+//! down to its pace, and one that stopped reading freezes the room for up to `PATIENCE`
+//! (several that fall behind one after the other freeze it once each).
 //!
 //! **Bounds.** A line is at most `MAX_LINE` = 1024 bytes (longer: `ERR line-too-long`,
-//! closed). A client's pending output is at most 2 MiB (`MAX_OUTBOX`, over 1900 messages of
-//! maximal size); a client that stops reading past that gets `ERR too-slow` (best effort) and
-//! is closed. Flow control keeps readers from being cut just because everybody talks at once:
-//! a round reads at most 64 KiB from all clients together, and a client with more than
-//! 512 KiB of output pending is not read until it catches up (see `server.rs`). Out of file
+//! closed). A round reads at most 16 KiB from one client and 64 KiB from all together, and
+//! stops reading as soon as some client is more than `SOFT` behind. So a client's outbox
+//! holds at most `SOFT` + 2,731 lines, the output of one read on top of `SOFT`: a read of
+//! 16 KiB ends at most one line begun before it and holds at most 2,730 more `MSG x` lines
+//! (or, for the client that sent them, 8,191 more bad 2-byte lines: `SOFT` + 8,192 replies). Memory per client: the socket, its inbox (at most one line), and 24 bytes per
+//! queued batch (a pointer, a length, a count of lines); a broadcast batch's bytes are stored
+//! once however many outboxes hold it, so 1,000 clients that never read cost 1,000 queues of
+//! pointers, not 1,000 copies. Only a reply to one client is its own copy. Out of file
 //! descriptors, a newcomer gets `ERR server-full` (see `Server::turn_away`).
 //!
 //! **What to measure.** CPU at idle with thousands of clients connected (`utime + stime` in
-//! `/proc/<pid>/stat`, read twice 10 s apart: expect 0). The largest number of registered
-//! clients while one message still reaches all the others within a second. Delivered
-//! messages per second with 100 and 1,000 clients all sending. The cost of a round as idle
-//! connections are added (`perf top -p <pid>`: with 20,000 of them, nearly all the time goes
-//! to `sock_poll` and `tcp_poll` inside the kernel). On the 2-core machine this was written
-//! on: 0 CPU at idle with 19,900 clients, a round about 0.2 ms with 1,000 connections and
-//! 12 ms with 19,800, and a message to 19,899 others took 0.2 s to reach the last of them.
+//! `/proc/<pid>/stat`, read twice 10 s apart). The largest number of registered clients while
+//! one message still reaches all the others within a second. Delivered messages per second
+//! with 100 and 1,000 clients all sending (`loadgen fanout`). The cost of a round as idle
+//! connections are added (`perf top -p <pid>`). Flow control: a 50,000-line paste to two
+//! readers (how long it takes, whether both get every line); the peak RSS (`VmHWM` in
+//! `/proc/<pid>/status`) with 1,000 registered clients that never read, each with a 4 KiB
+//! `SO_RCVBUF`, while one client floods; how long the room freezes when one client reads a
+//! byte now and then. Then move `SOFT` or `PATIENCE` and measure again.
 //!
 //! **Try it.** `make step4 && ./target/release/step4_poll` (or `... 127.0.0.1:0` for any
 //! port), then in two other terminals `nc 127.0.0.1 7878` and type `USER alice`, `MSG hi`.
+//! Paste a file into the room from a third: `(echo "USER s"; seq 1 50000 | sed 's/^/MSG line
+//! /') | nc -N 127.0.0.1 7878`.
 
 mod client;
 mod room;

@@ -1,16 +1,21 @@
 //! The room: every connection, the names in use, and the protocol (PROTOCOL.md).
-//! It knows nothing of `poll`: the server tells it which client to read or flush.
+//! It knows nothing of `poll`: the server tells it which client to read, flush or cut.
+//! It also keeps count of the clients that are more than `SOFT` lines behind, so that the
+//! server knows in O(1) whether it may read.
 
 use std::collections::HashSet;
 use std::io;
 use std::net::TcpStream;
 use std::time::Instant;
 
-use crate::client::{Client, State};
+use crate::client::{Batch, Client, Lines, State};
 
 /// Longest line a client may send, not counting CR/LF.
 pub const MAX_LINE: usize = 1024;
 const MAX_NAME: usize = 32;
+/// How far a client in the room may fall behind: lines queued for it, not yet written. While
+/// one is further behind than this, the server reads from nobody (see `server.rs`).
+const SOFT: usize = 1024;
 
 const UNKNOWN_COMMAND: &str = "ERR unknown-command expected USER <name> or MSG <text>\n";
 const INVALID_NAME: &str = "ERR invalid-name 1 to 32 bytes, no spaces or control characters\n";
@@ -20,12 +25,19 @@ const NOT_REGISTERED: &str = "ERR not-registered send USER <name> first\n";
 const EMPTY_MESSAGE: &str = "ERR empty-message MSG needs some text\n";
 const INVALID_TEXT: &str = "ERR invalid-text lines must be UTF-8 without control characters\n";
 const LINE_TOO_LONG: &str = "ERR line-too-long a line is at most 1024 bytes\n";
-const TOO_SLOW: &str = "ERR too-slow you stopped reading and 2 MiB piled up\n";
+const TOO_SLOW: &str = "ERR too-slow you stopped reading, the room could not wait\n";
 
 pub struct Room {
     /// In the same order as the server's poll array; removing one moves the last into its slot.
     pub clients: Vec<Client>,
     names: HashSet<String>,
+    /// How many clients have `behind_since` set: more than `SOFT` lines behind.
+    behind: usize,
+    /// Where a client's next lines are gathered before one write(2); shared by all clients.
+    scratch: Vec<u8>,
+    /// The messages of the read being handled, encoded, not yet shared with the receivers.
+    batch: Vec<u8>,
+    batch_lines: usize,
 }
 
 impl Room {
@@ -33,6 +45,10 @@ impl Room {
         Room {
             clients: Vec::new(),
             names: HashSet::new(),
+            behind: 0,
+            scratch: Vec::new(),
+            batch: Vec::new(),
+            batch_lines: 0,
         }
     }
 
@@ -42,7 +58,31 @@ impl Room {
 
     /// Takes client `i` out in O(1): the last client moves into slot `i`.
     pub fn remove(&mut self, i: usize) -> Client {
+        debug_assert!(self.clients[i].behind_since.is_none());
         self.clients.swap_remove(i)
+    }
+
+    /// Some client in the room is more than `SOFT` lines behind: nobody may talk.
+    pub fn is_paused(&self) -> bool {
+        self.behind > 0
+    }
+
+    /// Keeps `behind` right after client `i`'s outbox grew or shrank, or it left the room:
+    /// only a client in the room counts, and only when it crosses `SOFT`, so this is O(1).
+    fn note_lag(&mut self, i: usize) {
+        let client = &mut self.clients[i];
+        let over = client.state == State::Open && client.outbox.lines() > SOFT;
+        match (over, client.behind_since.is_some()) {
+            (true, false) => {
+                client.behind_since = Some(Instant::now());
+                self.behind += 1;
+            }
+            (false, true) => {
+                client.behind_since = None;
+                self.behind -= 1;
+            }
+            _ => {}
+        }
     }
 
     /// One read from client `i` into `buf`, then its complete lines. Returns the bytes read.
@@ -61,6 +101,7 @@ impl Room {
             }
         };
         self.handle_bytes(i, &buf[..n]);
+        self.broadcast(i);
         n
     }
 
@@ -114,11 +155,12 @@ impl Room {
     /// Writes client `i`'s pending output; a leaving client whose output is all written
     /// sends FIN and starts draining.
     pub fn flush(&mut self, i: usize) {
-        let client = &mut self.clients[i];
-        if let Err(e) = client.flush() {
+        if let Err(e) = self.clients[i].flush(&mut self.scratch) {
             self.drop_client(i, "write", e);
             return;
         }
+        self.note_lag(i);
+        let client = &mut self.clients[i];
         if client.state == State::Closing && client.outbox.is_empty() {
             client.state = match client.shut_down() {
                 Ok(()) => State::Draining,
@@ -138,7 +180,7 @@ impl Room {
             return;
         }
         let Ok(line) = std::str::from_utf8(line) else {
-            self.send(i, INVALID_TEXT.as_bytes());
+            self.reply(i, INVALID_TEXT);
             return;
         };
         if let Some(name) = line.strip_prefix("USER ") {
@@ -146,7 +188,7 @@ impl Room {
         } else if let Some(text) = line.strip_prefix("MSG ") {
             self.post(i, text);
         } else {
-            self.send(i, UNKNOWN_COMMAND.as_bytes());
+            self.reply(i, UNKNOWN_COMMAND);
         }
     }
 
@@ -162,51 +204,77 @@ impl Room {
             self.clients[i].name = Some(name.to_string());
             return;
         };
-        self.send(i, refusal.as_bytes());
+        self.reply(i, refusal);
     }
 
     fn post(&mut self, i: usize, text: &str) {
         let Some(name) = &self.clients[i].name else {
-            self.send(i, NOT_REGISTERED.as_bytes());
+            self.reply(i, NOT_REGISTERED);
             return;
         };
         if text.is_empty() {
-            self.send(i, EMPTY_MESSAGE.as_bytes());
+            self.reply(i, EMPTY_MESSAGE);
             return;
         }
         if !is_valid_text(text) {
-            self.send(i, INVALID_TEXT.as_bytes());
+            self.reply(i, INVALID_TEXT);
             return;
         }
-        let line = format!("MSG {name} {text}\n");
-        self.broadcast(i, line.as_bytes());
+        // Encoded once, straight into the batch of this read.
+        for part in [b"MSG ", name.as_bytes(), b" ", text.as_bytes(), b"\n"] {
+            self.batch.extend_from_slice(part);
+        }
+        self.batch_lines += 1;
     }
 
-    /// Queues `line` for every registered client but the sender: encoded once, then copied
-    /// to the end of each receiver's outbox. One thread handles one line at a time, so every
-    /// receiver gets the same order.
-    pub fn broadcast(&mut self, sender: usize, line: &[u8]) {
+    /// Queues the messages of the read just handled for every registered client but their
+    /// sender: copied once into a shared batch, which every receiver's outbox points to.
+    /// During one read only the sender changes (it may register, get replies, or leave),
+    /// and it is not among the receivers, so a batch reaches each of them exactly as its
+    /// lines one by one would. One thread handles one read at a time, so every receiver
+    /// gets the same order.
+    fn broadcast(&mut self, sender: usize) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let bytes = Lines::from(&self.batch[..]);
+        let lines = self.batch_lines;
+        self.batch.clear();
+        self.batch_lines = 0;
         for j in 0..self.clients.len() {
             if j != sender && self.clients[j].name.is_some() {
-                self.send(j, line);
+                let bytes = Lines::clone(&bytes);
+                self.send(j, Batch { bytes, lines });
             }
         }
     }
 
-    /// Queues `line` for client `i`, or cuts the client if its backlog would pass the bound.
-    fn send(&mut self, i: usize, line: &[u8]) {
-        if self.clients[i].has_room_for(line.len()) {
-            self.clients[i].queue(line);
-            return;
-        }
+    /// Queues `batch` for client `i`. Never refused: the server stops reading while a client
+    /// is more than `SOFT` behind, so an outbox grows past `SOFT` by one read at most.
+    fn send(&mut self, i: usize, batch: Batch) {
+        self.clients[i].queue(batch);
+        self.note_lag(i);
+    }
+
+    /// Queues a reply for client `i` alone.
+    fn reply(&mut self, i: usize, text: &str) {
+        let bytes = Lines::from(text.as_bytes());
+        self.send(i, Batch { bytes, lines: 1 });
+    }
+
+    /// Client `i` stayed more than `SOFT` behind for longer than the server's patience: out
+    /// of the room, last word `ERR too-slow` (best effort), and closed at the end of this
+    /// round, with no linger.
+    pub fn cut(&mut self, i: usize) {
         eprintln!("a client stopped reading; cutting it (too-slow)");
-        self.clients[i].outbox.drop_backlog();
-        self.fail(i, TOO_SLOW);
+        self.leave(i);
+        let bytes = Lines::from(TOO_SLOW.as_bytes());
+        self.clients[i].cut(Batch { bytes, lines: 1 }, &mut self.scratch);
     }
 
     /// A fatal ERR: it goes out after what is queued, then the connection closes.
     fn fail(&mut self, i: usize, err: &str) {
-        self.clients[i].queue(err.as_bytes());
+        self.reply(i, err);
         self.leave(i);
     }
 
@@ -222,6 +290,8 @@ impl Room {
         client.left_at = Some(Instant::now());
         // Closing with nothing queued goes straight to FIN at the end of the round.
         client.dirty = true;
+        // Out of the room, it gets nothing more: its backlog no longer holds the room back.
+        self.note_lag(i);
     }
 
     /// The connection failed (reset, broken pipe): nothing more can be sent, close it now.

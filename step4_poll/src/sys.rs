@@ -1,16 +1,16 @@
-//! The four C functions step 4 needs, declared by hand instead of taken from the `libc` crate.
+//! The five C functions step 4 needs, declared by hand instead of taken from the `libc` crate.
 //!
 //! Reading these declarations is part of the lesson: a C prototype from the man page becomes a
 //! Rust item, a C struct becomes a `#[repr(C)]` struct with the same fields in the same order,
 //! and the C convention "returns -1 and sets `errno`" becomes an `io::Result`. The types and
-//! constants below are those of Linux (x86-64 and aarch64 alike); macOS differs in two of them,
-//! marked where it does. Every other system call (socket, accept, read, write, close) goes
+//! constants below are those of Linux (x86-64 and aarch64 alike); macOS differs in a few of them,
+//! marked where it does. Every other system call (socket, accept, read, writev, close) goes
 //! through `std`, which already wraps them safely.
 
 use std::io;
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::os::raw::{c_int, c_short, c_ulong};
+use std::os::raw::{c_int, c_short, c_ulong, c_void};
 
 /// `struct pollfd` from poll(2): the descriptor to watch, the events wanted, the events that
 /// happened (filled in by the kernel).
@@ -63,6 +63,24 @@ const RLIMIT_NOFILE: c_int = 7;
 #[cfg(target_os = "macos")]
 const RLIMIT_NOFILE: c_int = 8;
 
+/// `SOL_SOCKET` and `SO_LINGER` from socket(7): 1 and 13 on Linux, 0xffff and 0x80 on macOS.
+#[cfg(not(target_os = "macos"))]
+const SOL_SOCKET: c_int = 1;
+#[cfg(not(target_os = "macos"))]
+const SO_LINGER: c_int = 13;
+#[cfg(target_os = "macos")]
+const SOL_SOCKET: c_int = 0xffff;
+#[cfg(target_os = "macos")]
+const SO_LINGER: c_int = 0x80;
+
+/// `struct linger` from socket(7): with `l_onoff` 1 and `l_linger` 0, close(2) sends RST and
+/// throws away whatever the kernel still holds for the peer.
+#[repr(C)]
+struct Linger {
+    l_onoff: c_int,
+    l_linger: c_int,
+}
+
 unsafe extern "C" {
     /// poll(2): `int poll(struct pollfd *fds, nfds_t nfds, int timeout);`
     fn poll(fds: *mut PollFd, nfds: nfds_t, timeout: c_int) -> c_int;
@@ -72,6 +90,15 @@ unsafe extern "C" {
     fn setrlimit(resource: c_int, rlim: *const RLimit) -> c_int;
     /// listen(2): `int listen(int sockfd, int backlog);`
     fn listen(sockfd: c_int, backlog: c_int) -> c_int;
+    /// setsockopt(2): `int setsockopt(int sockfd, int level, int optname,
+    /// const void *optval, socklen_t optlen);` (`socklen_t` is a 32-bit unsigned integer)
+    fn setsockopt(
+        sockfd: c_int,
+        level: c_int,
+        optname: c_int,
+        optval: *const c_void,
+        optlen: u32,
+    ) -> c_int;
 }
 
 /// Turns the C convention (-1 and `errno`) into an `io::Result`, like std's own `cvt`.
@@ -110,6 +137,27 @@ pub fn set_backlog(listener: &TcpListener, backlog: c_int) -> io::Result<()> {
     // SAFETY: the descriptor belongs to `listener`, which is borrowed for the whole call,
     // so it is open; listen(2) takes no pointer.
     cvt(unsafe { listen(listener.as_raw_fd(), backlog) })?;
+    Ok(())
+}
+
+/// Makes closing `stream` reset the connection at once: the peer reads what it already
+/// received, then "connection reset", and our kernel keeps nothing for it.
+pub fn set_linger_zero(stream: &TcpStream) -> io::Result<()> {
+    let linger = Linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: the descriptor belongs to `stream`, borrowed for the whole call; the pointer
+    // and length describe `linger`, a live `#[repr(C)]` `struct linger` the kernel only reads.
+    cvt(unsafe {
+        setsockopt(
+            stream.as_raw_fd(),
+            SOL_SOCKET,
+            SO_LINGER,
+            (&linger as *const Linger).cast(),
+            size_of::<Linger>() as u32,
+        )
+    })?;
     Ok(())
 }
 
