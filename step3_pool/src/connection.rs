@@ -1,15 +1,17 @@
 //! One connection's two threads: the reader cuts the socket's bytes into lines for the room,
-//! the writer drains the connection's outbox into the socket.
+//! the writer empties the connection's outbox into the socket.
 
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError};
-use std::time::Duration;
+use std::sync::mpsc::{SyncSender, TryRecvError};
+use std::time::{Duration, Instant};
 
+use crate::outbox::{Batch, Inbox, Outbox};
 use crate::protocol::{ERR_TOO_SLOW, MAX_LINE};
-use crate::room::{ClientId, Event};
+use crate::room::{ClientId, Event, PATIENCE};
+use crate::sys;
 
 /// A line for the client, shared by every outbox it is queued in (one allocation per message).
 pub type Line = Arc<str>;
@@ -19,37 +21,65 @@ pub type Line = Arc<str>;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 const DRAIN_LIMIT: u64 = 64 * 1024;
 
+/// The most bytes the writer hands the kernel in one `write`: lines waiting in the outbox are
+/// copied into one buffer of at most this size, so a batch leaves in a few system calls.
+const WRITE_CHUNK: usize = 64 * 1024;
+
+/// The socket's write timeout. A `write` the client does not make room for returns after this
+/// long, so the writer can check whether the room cut its client (then it stops at once) or
+/// whether the client took nothing for `PATIENCE` (then it gives up on its own).
+const WRITE_TICK: Duration = Duration::from_millis(200);
+
 /// What the reader, the writer and the room share about one connection.
 pub struct Connection {
-    pub stream: TcpStream,
-    /// Set by the room when it cuts the client, read by the writer once its outbox is closed.
+    stream: TcpStream,
+    /// Set when the client is cut for being too slow, by the room or by the writer.
     too_slow: AtomicBool,
+    /// Set when the room cut the client: it has forgotten it, the reader need not say `Left`.
+    forgotten: AtomicBool,
 }
 
 impl Connection {
-    pub fn new(stream: TcpStream) -> Connection {
-        Connection {
+    /// Wraps a new connection's socket. Nagle's algorithm is off: the writer sends whole
+    /// batches already, and a lone line must not wait for the ACK of the previous one.
+    pub fn new(stream: TcpStream) -> io::Result<Connection> {
+        stream.set_nodelay(true)?;
+        stream.set_write_timeout(Some(WRITE_TICK))?;
+        Ok(Connection {
             stream,
             too_slow: AtomicBool::new(false),
-        }
+            forgotten: AtomicBool::new(false),
+        })
     }
 
-    /// Called by the room when the client's outbox was full, just before it drops the outbox.
-    /// Shutting the read side wakes the reader blocked in `read`.
-    pub fn cut_too_slow(&self) {
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Called by the room when the client stayed `SOFT` behind for `PATIENCE`, right after it
+    /// forgot the client. The writer sees it within `WRITE_TICK` and ends the connection.
+    pub fn cut_by_room(&self) {
+        self.forgotten.store(true, Ordering::Release);
+        self.cut_too_slow();
+    }
+
+    /// Marks the client too slow and wakes its reader: shutting the read side makes the
+    /// reader's blocked `read` return.
+    fn cut_too_slow(&self) {
         self.too_slow.store(true, Ordering::Release);
         let _ = self.stream.shutdown(Shutdown::Read);
+    }
+
+    fn is_too_slow(&self) -> bool {
+        self.too_slow.load(Ordering::Acquire)
     }
 }
 
 /// The reader thread: hands the outbox to the room, then sends it every line, then `Left`.
-/// All on one channel, so the room sees the lines before the departure: nothing is lost.
-pub fn read_lines(
-    conn: Arc<Connection>,
-    id: ClientId,
-    outbox: SyncSender<Line>,
-    room: Sender<Event>,
-) {
+/// All on one channel, so the room sees the lines before the departure: nothing is lost. The
+/// channel is bounded: while the room waits for a client that is behind, `send` blocks, this
+/// thread stops reading its socket, and TCP makes the talker wait. That is the back-pressure.
+pub fn read_lines(conn: Arc<Connection>, id: ClientId, outbox: Outbox, room: SyncSender<Event>) {
     let joined = Event::Joined {
         id,
         conn: Arc::clone(&conn),
@@ -62,7 +92,9 @@ pub fn read_lines(
     loop {
         match read_line(&mut reader) {
             Ok(Some(line)) => {
-                let _ = room.send(Event::Line { id, line });
+                if room.send(Event::Line { id, line }).is_err() {
+                    return;
+                }
             }
             Ok(None) => break,
             Err(LineTooLong) => {
@@ -72,7 +104,11 @@ pub fn read_lines(
             }
         }
     }
-    let _ = room.send(Event::Left { id });
+    // A client the room cut is already forgotten: its reader must not wait for the room
+    // (which may be waiting for somebody else) just to say so.
+    if !conn.forgotten.load(Ordering::Acquire) {
+        let _ = room.send(Event::Left { id });
+    }
 }
 
 /// The next line without its LF and CR. `Ok(None)`: the client closed (a last line without
@@ -116,34 +152,140 @@ fn drain(reader: &mut BufReader<&TcpStream>) {
     let _ = io::copy(&mut reader.take(DRAIN_LIMIT), &mut io::sink());
 }
 
-/// The writer thread: the only one that writes to this socket. Ends when the room drops the
-/// outbox (the client left or was cut) or when the socket fails.
-pub fn write_lines(conn: Arc<Connection>, inbox: Receiver<Line>) {
-    let mut out = BufWriter::new(&conn.stream);
-    loop {
-        let line = match inbox.try_recv() {
-            Ok(line) => line,
-            Err(TryRecvError::Disconnected) => break,
-            // Flush only when the outbox is empty: a burst leaves in a few large writes.
-            Err(TryRecvError::Empty) => {
-                if out.flush().is_err() {
-                    return;
+/// Why the writer stopped writing.
+enum Stop {
+    /// The room dropped the outbox (the client left) and everything queued was written.
+    Done,
+    /// The client is cut for being too slow; `at_line_end` tells whether the bytes written so
+    /// far end with a whole line, so that an `ERR too-slow` would not land in the middle of one.
+    TooSlow { at_line_end: bool },
+    /// The socket failed (the client reset it, or it is gone).
+    Failed,
+}
+
+/// The writer thread: the only one that writes to this socket. It sleeps until the room hands
+/// it a batch, then copies every line waiting (this batch and any that came meanwhile) into
+/// one buffer and gives it to the kernel in as few `write` calls as it can.
+pub fn write_lines(conn: Arc<Connection>, inbox: Inbox) {
+    let mut out = Output::new();
+    let stop = loop {
+        let batch = match inbox.try_recv() {
+            Ok(batch) => batch,
+            Err(disconnected_or_empty) => {
+                // Nothing more is waiting: send what the buffer holds, then sleep.
+                if let Err(stop) = out.send(&conn, &inbox) {
+                    break stop;
+                }
+                if disconnected_or_empty == TryRecvError::Disconnected {
+                    break Stop::Done;
                 }
                 match inbox.recv() {
-                    Ok(line) => line,
-                    Err(_) => break,
+                    Ok(batch) => batch,
+                    Err(_) => break Stop::Done,
                 }
             }
         };
-        if out.write_all(line.as_bytes()).is_err() {
-            return;
+        if let Err(stop) = out.append(batch, &conn, &inbox) {
+            break stop;
+        }
+    };
+    finish(&conn, stop);
+}
+
+/// Ends the connection's output. A client that left gets the end of the stream after its last
+/// line. A client cut for being too slow gets one non-blocking attempt at `ERR too-slow` (its
+/// buffers are most likely full, so it rarely gets through), then the connection is reset
+/// when its descriptor closes, a moment later, once the reader has ended too.
+fn finish(conn: &Connection, stop: Stop) {
+    // The room may cut a client while its writer sleeps with nothing left to write.
+    let stop = match stop {
+        Stop::Done if conn.is_too_slow() => Stop::TooSlow { at_line_end: true },
+        other => other,
+    };
+    match stop {
+        Stop::Done => {
+            let _ = conn.stream.shutdown(Shutdown::Write);
+        }
+        Stop::TooSlow { at_line_end } => {
+            conn.cut_too_slow();
+            if at_line_end && conn.stream.set_nonblocking(true).is_ok() {
+                let _ = (&conn.stream).write(ERR_TOO_SLOW.as_bytes());
+            }
+            let _ = sys::reset_on_close(&conn.stream);
+        }
+        Stop::Failed => {
+            let _ = conn.stream.shutdown(Shutdown::Both);
         }
     }
-    // Reached only if the client reads again: it gets its backlog, then the reason for the cut.
-    if conn.too_slow.load(Ordering::Acquire) {
-        let _ = out.write_all(ERR_TOO_SLOW.as_bytes());
+}
+
+/// The writer's buffer: whole lines, and how many of them, not yet given to the kernel.
+struct Output {
+    bytes: Vec<u8>,
+    lines: usize,
+}
+
+impl Output {
+    fn new() -> Output {
+        Output {
+            bytes: Vec::with_capacity(WRITE_CHUNK),
+            lines: 0,
+        }
     }
-    if out.flush().is_ok() {
-        let _ = conn.stream.shutdown(Shutdown::Write);
+
+    /// Copies the lines of `batch` into the buffer, sending it each time it is full. Each
+    /// line's `Arc` is dropped as soon as it is copied.
+    fn append(&mut self, batch: Batch, conn: &Connection, inbox: &Inbox) -> Result<(), Stop> {
+        for line in batch {
+            if self.bytes.len() + line.len() > WRITE_CHUNK {
+                self.send(conn, inbox)?;
+            }
+            self.bytes.extend_from_slice(line.as_bytes());
+            self.lines += 1;
+        }
+        Ok(())
     }
+
+    /// Writes the whole buffer, then tells the outbox how many lines left. Gives up if the
+    /// room cut the client, or if the client took no byte for `PATIENCE`.
+    fn send(&mut self, conn: &Connection, inbox: &Inbox) -> Result<(), Stop> {
+        let mut sent = 0;
+        let mut progress = Instant::now();
+        while sent < self.bytes.len() {
+            if conn.is_too_slow() {
+                return Err(self.too_slow(sent));
+            }
+            match (&conn.stream).write(&self.bytes[sent..]) {
+                Ok(0) => return Err(Stop::Failed),
+                Ok(n) => {
+                    sent += n;
+                    progress = Instant::now();
+                }
+                Err(e) if is_timeout(&e) => {
+                    if progress.elapsed() >= PATIENCE {
+                        return Err(self.too_slow(sent));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(Stop::Failed),
+            }
+        }
+        inbox.written(self.lines);
+        self.bytes.clear();
+        self.lines = 0;
+        Ok(())
+    }
+
+    fn too_slow(&self, sent: usize) -> Stop {
+        let at_line_end = sent == 0 || self.bytes[sent - 1] == b'\n';
+        Stop::TooSlow { at_line_end }
+    }
+}
+
+/// A blocking `write` that hit the socket's write timeout.
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }

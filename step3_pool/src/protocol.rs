@@ -17,8 +17,10 @@ pub const ERR_NOT_REGISTERED: &str = "ERR not-registered send USER <name> first\
 pub const ERR_EMPTY_MESSAGE: &str = "ERR empty-message there is nothing after MSG\n";
 pub const ERR_LINE_TOO_LONG: &str = "ERR line-too-long a line is at most 1024 bytes; closing\n";
 pub const ERR_SERVER_FULL: &str = "ERR server-full no thread left for a new client; closing\n";
+pub const ERR_OUT_OF_FILES: &str =
+    "ERR server-full no file descriptor left for a new client; closing\n";
 pub const ERR_TOO_SLOW: &str =
-    "ERR too-slow you stopped reading and your backlog is full; closing\n";
+    "ERR too-slow you stopped reading and fell too far behind; closing\n";
 
 /// A name is 1 to 32 bytes, with no whitespace and no control characters.
 pub fn is_valid_name(name: &str) -> bool {
