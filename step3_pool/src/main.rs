@@ -1,26 +1,47 @@
 //! Step 3: step 2's server, its connection threads taken from a pool created at start.
 //!
-//! Design. At start the server creates `--workers N` threads (`pool.rs`, the Rust Book's
+//! **Design.** At start the server creates `--workers N` threads (`pool.rs`, the Rust Book's
 //! `ThreadPool`) that wait on one shared job queue. Each new connection hands the pool two
 //! jobs, its writer and its reader, which keep their workers for as long as it stays
-//! connected; the room thread, the channels and the rules are step 2's, unchanged. When no
-//! worker is idle the acceptor answers `ERR server-full` and closes at once.
+//! connected. The room thread, the channels, the batches and the flow control are step 2's:
+//! a round of the room takes every event already waiting (at most `ROUND_EVENTS`) and hands
+//! each writer one batch, so a writer is woken once per batch, not once per message, and
+//! writes the batch in one buffered `write`. When no worker is idle the acceptor answers
+//! `ERR server-full` and closes at once.
 //!
-//! Trade-off. A connection no longer pays for creating two threads (a spawn and join cost
-//! about 40 µs, handing a job to a waiting worker about 8 µs, on a 2-core test machine), but
-//! the pool's threads exist, with their stacks and pids, even when nobody is connected, and its
-//! size, chosen in advance, caps the clients at N / 2. Since a job lasts a whole connection, a
-//! pool serves no more clients than step 2's threads could: what it buys is cheaper connects
-//! and a limit the operator chose and the clients hear about. Each outbox holds at most
-//! `OUTBOX_BOUND` = 1024 lines of at most 1,058 bytes, about 1.1 MB per client.
+//! **Flow control** (PROTOCOL.md), as in step 2. `SOFT` = 2048 lines, `PATIENCE` = 2 s.
+//! Every queue is bounded: the readers' channel in events, each outbox in lines. While some
+//! client's outbox is full, the room takes no event; the readers block in `send` and stop
+//! reading their sockets, and TCP makes the talkers wait. A client that makes room within
+//! `PATIENCE` loses nothing; one that stays full for `PATIENCE` is cut (`ERR too-slow` in one
+//! non-blocking attempt, then RST), and its two workers go back to the pool within a second.
 //!
-//! Measure. Connections per second under churn (connect, `USER`, `MSG`, close) and the time
-//! to register one client, against step 2: what does skipping two thread spawns (a `clone`,
-//! four mappings and a brand-new task for the scheduler, each) save next to the rest of a
-//! connection's cost? Resident memory with the pool idle.
+//! **Trade-off.** A connection no longer pays for creating two threads, but the pool's threads
+//! exist, with their stacks and pids, even when nobody is connected, and its size, chosen in
+//! advance, caps the clients at N / 2. A job lasts a whole connection, so a worker is as busy
+//! as step 2's thread would be. Idle workers are not free either: each one sleeps in the
+//! kernel on a futex, queued in the process's futex hash table, and every wake-up in the
+//! process (the room waking a writer, a worker taking a job) walks the chain of its bucket,
+//! past sleepers that have nothing to do with it. Since Linux 6.16 that table is private to
+//! the process and sized by the CPUs (16 buckets on 2 cores), so the pool asks for one sized
+//! for its workers (`size_futex_hash` in `pool.rs`).
 //!
-//! Try it: `make step3 && ./target/release/step3_pool --workers 4`, then `nc 127.0.0.1 7878`
-//! in three terminals: the first two chat, the third hears `ERR server-full`.
+//! **Bounds.** A line is at most `MAX_LINE` = 1024 bytes (longer: `ERR line-too-long`,
+//! closed). Per client: at most `SOFT` lines queued, shared with the other outboxes, plus the
+//! writer's buffer of at most 64 KiB; the room's channel holds at most `EVENTS` lines for all
+//! readers together. At most `MAX_WORKERS` workers; out of workers, or of file descriptors
+//! (the soft `RLIMIT_NOFILE` is raised to the hard limit at start), a newcomer gets
+//! `ERR server-full`.
+//!
+//! **What to measure.** Against step 2: connections per second under churn (connect, `USER`,
+//! `MSG`, close) and the time to register one client; messages delivered per second with 100
+//! and 1,000 clients all sending (`loadgen fanout`); resident memory and CPU with the pool
+//! idle; how many clients `capacity` holds with `--workers 16000`, and a message's delay
+//! there, with and without `size_futex_hash`. What does skipping two thread spawns save next
+//! to the rest of a connection's cost? The 50,000-line paste of PROTOCOL.md's flow control.
+//!
+//! **Try it.** `make step3 && ./target/release/step3_pool --workers 4`, then `nc 127.0.0.1
+//! 7878` in three terminals: the first two chat, the third hears `ERR server-full`.
 
 mod connection;
 mod outbox;

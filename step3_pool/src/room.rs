@@ -32,8 +32,9 @@ pub const SOFT: usize = 2048;
 /// a writer waits for a client that takes no byte at all.
 pub const PATIENCE: Duration = Duration::from_secs(2);
 
-/// Events a round takes at most.
-const ROUND_EVENTS: usize = 1;
+/// Events a round takes at most. The more a round takes, the more lines each writer gets per
+/// wake-up; 1 hands every message to every writer on its own, one wake-up each.
+const ROUND_EVENTS: usize = 256;
 
 /// Events waiting for the room at most: readers block beyond this.
 const EVENTS: usize = 1024;
