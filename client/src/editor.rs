@@ -9,9 +9,9 @@ use crate::keys::Key;
 use crate::protocol::{check_name, is_invisible};
 use crate::width::char_width;
 
-/// The longest line the editor holds, in bytes: well over what one `MSG` may carry (1020), so
-/// that an overlong paste is refused whole on Enter, with its length, instead of being cut
-/// without a word; and a bound on memory whatever is pasted.
+/// The longest line the editor holds, in characters: well over what one `MSG` may carry (1020
+/// bytes), so that an overlong paste is refused on Enter, with its length, instead of being
+/// cut without a word and sent; and a bound on memory (16 KiB) whatever is pasted.
 pub const MAX_DRAFT: usize = 4096;
 /// Lines kept for Up and Down.
 pub const MAX_HISTORY: usize = 100;
@@ -58,7 +58,8 @@ pub struct Editor {
 
 impl Editor {
     /// The line as it is now.
-    pub fn text(&self) -> String {
+    #[cfg(test)]
+    fn text(&self) -> String {
         self.line.iter().collect()
     }
 
@@ -103,8 +104,7 @@ impl Editor {
     }
 
     fn insert(&mut self, c: char) {
-        let bytes: usize = self.line.iter().map(|c| c.len_utf8()).sum();
-        if c.is_control() || bytes + c.len_utf8() > MAX_DRAFT {
+        if c.is_control() || self.line.len() == MAX_DRAFT {
             return;
         }
         self.line.insert(self.cursor, c);
@@ -199,8 +199,7 @@ impl Editor {
                 let name = matches.remove(0);
                 let completed: Vec<char> = name.chars().chain(suffix.chars()).collect();
                 let added = completed.len();
-                let bytes: usize = self.line.iter().map(|c| c.len_utf8()).sum();
-                if bytes - word.len() + name.len() + suffix.len() > MAX_DRAFT {
+                if self.line.len() - (self.cursor - start) + added > MAX_DRAFT {
                     return Outcome::Unchanged;
                 }
                 self.line.splice(start..self.cursor, completed);
@@ -230,13 +229,12 @@ impl Editor {
     pub fn view(&self, width: usize) -> View {
         let room = width.saturating_sub(1).max(1);
         let cells: Vec<(String, usize)> = self.line.iter().map(|&c| cell(c)).collect();
-        let columns = |range: std::ops::Range<usize>| -> usize {
-            cells[range].iter().map(|(_, width)| width).sum()
-        };
-        // The leftmost character that still lets the cursor be on screen.
-        let mut start = 0;
-        while start < self.cursor && columns(start..self.cursor) > room {
-            start += 1;
+        // Walk left from the cursor while the characters still fit: where the row starts.
+        let mut start = self.cursor;
+        let mut cursor = 0;
+        while start > 0 && cursor + cells[start - 1].1 <= room {
+            start -= 1;
+            cursor += cells[start].1;
         }
         let mut text = String::new();
         let mut used = 0;
@@ -247,10 +245,7 @@ impl Editor {
             text.push_str(shown);
             used += width;
         }
-        View {
-            text,
-            cursor: columns(start..self.cursor).min(room),
-        }
+        View { text, cursor }
     }
 }
 
@@ -329,7 +324,10 @@ mod tests {
         let mut editor = typed("helo wrld");
         press(&mut editor, &[Key::Left, Key::Left, Key::Left]);
         type_text(&mut editor, "o");
-        press(&mut editor, &[Key::Home, Key::Right, Key::Right, Key::Right]);
+        press(
+            &mut editor,
+            &[Key::Home, Key::Right, Key::Right, Key::Right],
+        );
         type_text(&mut editor, "l");
         assert_eq!(shown(&editor), "hell|o world");
         press(&mut editor, &[Key::End]);
@@ -428,8 +426,8 @@ mod tests {
         }
         assert_eq!(editor.history.len(), MAX_HISTORY);
         assert_eq!(editor.history[0], "10");
-        type_text(&mut editor, &"€".repeat(MAX_DRAFT));
-        assert_eq!(editor.text().len(), MAX_DRAFT / 3 * 3);
+        type_text(&mut editor, &"€".repeat(MAX_DRAFT + 10));
+        assert_eq!(editor.text(), "€".repeat(MAX_DRAFT));
     }
 
     #[test]
@@ -455,9 +453,14 @@ mod tests {
         type_text(&mut editor, "obb");
         assert_eq!(editor.apply(Key::Tab, &names), Outcome::Edited);
         assert_eq!(shown(&editor), "Carol: hi bobby |");
-        assert_eq!(editor.apply(Key::Tab, &names), Outcome::Candidates(
-            vec!["Carol".to_string(), "bob".to_string(), "bobby".to_string()]
-        ));
+        assert_eq!(
+            editor.apply(Key::Tab, &names),
+            Outcome::Candidates(vec![
+                "Carol".to_string(),
+                "bob".to_string(),
+                "bobby".to_string()
+            ])
+        );
         type_text(&mut editor, "x");
         assert_eq!(editor.apply(Key::Tab, &names), Outcome::Unchanged);
     }
@@ -490,7 +493,9 @@ mod tests {
 
     #[test]
     fn a_long_line_shows_the_part_around_the_cursor() {
-        let line: String = (0..200).map(|n| char::from(b'a' + (n % 26) as u8)).collect();
+        let line: String = (0..200)
+            .map(|n| char::from(b'a' + (n % 26) as u8))
+            .collect();
         let mut editor = typed(&line);
         // At the end: the last 79 characters, and the cursor in the last column.
         let view = editor.view(80);

@@ -283,16 +283,16 @@ mod tests {
                 Key::Delete
             ]
         );
-        assert_eq!(
-            keys(b"\x1b[1;5C\x1b[1;5D"),
-            [Key::WordRight, Key::WordLeft]
-        );
+        assert_eq!(keys(b"\x1b[1;5C\x1b[1;5D"), [Key::WordRight, Key::WordLeft]);
     }
 
     #[test]
     fn unknown_sequences_leave_nothing_behind() {
         // F5, Page Up, a mouse report, bracketed paste markers.
-        assert_eq!(keys(b"a\x1b[15~b\x1b[5~c\x1b[200~d\x1b[201~"), chars("abcd"));
+        assert_eq!(
+            keys(b"a\x1b[15~b\x1b[5~c\x1b[200~d\x1b[201~"),
+            chars("abcd")
+        );
         // Alt-x: the ESC is dropped, the x is typed.
         assert_eq!(keys(b"\x1bx"), chars("x"));
     }

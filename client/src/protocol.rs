@@ -84,9 +84,7 @@ pub fn check_text(text: &str) -> Result<(), String> {
     if text.chars().any(char::is_control) {
         // From a pipe, a Tab or an escape sequence can be in the line (the line editor never
         // puts one there); the server would refuse it (`ERR invalid-text`), so say it here.
-        return Err(
-            "not sent: the line contains control characters".to_string(),
-        );
+        return Err("not sent: the line contains control characters".to_string());
     }
     Ok(())
 }
@@ -250,8 +248,6 @@ mod tests {
     fn sanitized_text_holds_no_control_character() {
         let every_char: String = (0..0x1_0000).filter_map(char::from_u32).collect();
         let shown = sanitize(&every_char);
-        assert!(
-            !shown.chars().any(|c| c.is_control() || is_invisible(c))
-        );
+        assert!(!shown.chars().any(|c| c.is_control() || is_invisible(c)));
     }
 }

@@ -272,6 +272,13 @@ pub fn block_signals(signals: &[c_int]) -> io::Result<()> {
     cvt_errno(unsafe { pthread_sigmask(SIG_BLOCK, &set, std::ptr::null_mut()) })
 }
 
+/// Undoes `block_signals`: the signals get their default actions back.
+pub fn unblock_signals(signals: &[c_int]) -> io::Result<()> {
+    let set = signal_set(signals)?;
+    // SAFETY: `set` is live; a null `oldset` is allowed.
+    cvt_errno(unsafe { pthread_sigmask(SIG_UNBLOCK, &set, std::ptr::null_mut()) })
+}
+
 /// Waits until one of `signals` (blocked beforehand) is pending, takes it, returns it.
 pub fn wait_for_signal(signals: &[c_int]) -> io::Result<c_int> {
     let set = signal_set(signals)?;
@@ -286,15 +293,12 @@ pub fn wait_for_signal(signals: &[c_int]) -> io::Result<c_int> {
 /// or at once if the kernel discards the signal (a process group with no shell to come back
 /// to, an "orphaned" one, is never stopped).
 pub fn stop_self() -> io::Result<()> {
-    let set = signal_set(&[SIGTSTP])?;
-    // SAFETY: `set` is live; a null `oldset` is allowed.
-    cvt_errno(unsafe { pthread_sigmask(SIG_UNBLOCK, &set, std::ptr::null_mut()) })?;
+    unblock_signals(&[SIGTSTP])?;
     // SAFETY: raise takes no pointer. SIGTSTP is unblocked in this thread only, so it is this
     // thread that takes it on the way back from the call, and the default action stops the
     // process before `raise` returns.
     let raised = cvt(unsafe { raise(SIGTSTP) });
-    // SAFETY: as above.
-    let blocked = cvt_errno(unsafe { pthread_sigmask(SIG_BLOCK, &set, std::ptr::null_mut()) });
+    let blocked = block_signals(&[SIGTSTP]);
     raised.and(blocked)
 }
 

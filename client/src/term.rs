@@ -103,11 +103,12 @@ pub fn size() -> Size {
 /// - `ICRNL` off: Enter arrives as the CR it is;
 /// - `VMIN` 1, `VTIME` 0: `read` waits for at least one byte, for as long as it takes.
 ///
-/// `ISIG` stays on: Ctrl-C, Ctrl-\ and Ctrl-Z still make the kernel send SIGINT, SIGQUIT and
-/// SIGTSTP, which `ui::watch_signals` handles even while the main thread is busy.
+/// `ISIG` stays on (or is turned on): Ctrl-C, Ctrl-\ and Ctrl-Z make the kernel send SIGINT,
+/// SIGQUIT and SIGTSTP, which `ui::watch_signals` handles even while the main thread is busy.
 fn raw(original: &Termios) -> Termios {
     let mut mode = *original;
     mode.c_lflag &= !(sys::ICANON | sys::ECHO | sys::IEXTEN);
+    mode.c_lflag |= sys::ISIG;
     mode.c_iflag &= !(sys::IXON | sys::ICRNL);
     mode.c_cc[sys::VMIN] = 1;
     mode.c_cc[sys::VTIME] = 0;

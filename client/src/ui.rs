@@ -4,10 +4,10 @@
 //!
 //! - Plain mode (a pipe or a file on either side): one line of text per event, no escape
 //!   sequence, so scripts and tests can read the conversation.
-//! - Terminal mode: the conversation scrolls in the upper rows, each line with the local time
-//!   (`HH:MM`); the user types on the last row, in raw mode, and the line editor
-//!   (`editor.rs`) lives here, under the same lock, so that every update can paint the input
-//!   row from what it holds (see `term.rs` for both ways of doing this).
+//! - Terminal mode: the conversation scrolls in the upper rows, each line after the local time
+//!   (`HH:MM`); the user types on the last row, in raw mode. The line editor (`editor.rs`)
+//!   lives here, under the same lock, so that every update can paint the input row from what
+//!   it holds (`term.rs` explains why, and what the other way of doing it costs).
 
 use std::collections::VecDeque;
 use std::ffi::c_int;
@@ -87,8 +87,9 @@ impl Line<'_> {
     }
 }
 
-/// What the user typed, for `chat.rs`.
+/// What the keys typed in a terminal finished.
 pub enum Typed {
+    /// Enter: the line, as typed.
     Line(String),
     /// Ctrl-D on an empty line.
     End,
@@ -136,25 +137,20 @@ impl Ui {
             ));
         }
         sys::block_signals(&SIGNALS)?;
-        sys::init_time_zone();
-        // A duplicate of descriptor 1 as a `File`: `Stdout` is line-buffered and would send an
-        // update in several writes, one per newline in it.
-        let tty = File::from(io::stdout().as_fd().try_clone_to_owned()?);
-        let mut screen = Screen {
-            tty,
-            size: term::size(),
-            conversation: Conversation::default(),
-            editor: Editor::default(),
-            names: Names::default(),
-        };
-        term::take_over()?;
-        if let Err(e) = screen.enter() {
-            term::restore();
-            return Err(e);
+        match Screen::take_over() {
+            Ok(screen) => Ok(Ui {
+                output: Mutex::new(Output::Terminal(Box::new(screen))),
+            }),
+            Err(e) => {
+                // Plain mode follows, where the signals keep their default actions.
+                let _ = sys::unblock_signals(&SIGNALS);
+                Err(e)
+            }
         }
-        Ok(Ui {
-            output: Mutex::new(Output::Terminal(Box::new(screen))),
-        })
+    }
+
+    pub fn is_terminal(&self) -> bool {
+        matches!(*self.lock(), Output::Terminal(_))
     }
 
     /// Adds one line to the conversation, without disturbing what the user is typing.
@@ -168,15 +164,18 @@ impl Ui {
             Output::Plain(stdout) => lines
                 .iter()
                 .try_for_each(|line| writeln!(stdout, "{}", line.render(false))),
-            Output::Terminal(screen) => screen.add(lines),
+            Output::Terminal(screen) => {
+                let rendered = screen.render(lines);
+                screen.update(rendered, false)
+            }
         };
         if let Err(e) = result {
             self.leave(1, &format!("cannot write to the screen: {e}"));
         }
     }
 
-    /// Applies keys to the line editor and paints the result once; returns the lines they
-    /// finished (Enter) and whether Ctrl-D asked to leave, in the order typed.
+    /// Applies keys to the line editor and paints the result once; returns what they finished
+    /// (lines, and Ctrl-D on an empty line), in the order typed. Terminal mode only.
     pub fn edit(&self, keys: Vec<Key>) -> Vec<Typed> {
         let result = match &mut *self.lock() {
             Output::Plain(_) => Ok(Vec::new()),
@@ -226,9 +225,13 @@ impl Ui {
     }
 }
 
-/// Starts the thread that waits for the signals of `SIGNALS` and handles them (terminal mode
-/// only: in plain mode they keep their default actions).
-pub fn watch_signals(ui: Arc<Ui>) -> io::Result<()> {
+/// In terminal mode, starts the thread that waits for the signals of `SIGNALS` and handles
+/// them. In plain mode there is nothing to do: the signals keep their default actions.
+pub fn watch_signals(ui: &Arc<Ui>) -> io::Result<()> {
+    if !ui.is_terminal() {
+        return Ok(());
+    }
+    let ui = Arc::clone(ui);
     thread::Builder::new()
         .name("signals".to_string())
         .spawn(move || {
@@ -243,6 +246,27 @@ pub fn watch_signals(ui: Arc<Ui>) -> io::Result<()> {
 }
 
 impl Screen {
+    /// Raw mode, the alternate screen, split and painted.
+    fn take_over() -> io::Result<Screen> {
+        sys::init_time_zone();
+        // A duplicate of descriptor 1 as a `File`: `Stdout` is line-buffered and would send an
+        // update in several writes, one per newline in it.
+        let tty = File::from(io::stdout().as_fd().try_clone_to_owned()?);
+        let mut screen = Screen {
+            tty,
+            size: term::size(),
+            conversation: Conversation::default(),
+            editor: Editor::default(),
+            names: Names::default(),
+        };
+        term::take_over()?;
+        if let Err(e) = screen.enter() {
+            term::restore();
+            return Err(e);
+        }
+        Ok(screen)
+    }
+
     /// The alternate screen, split, painted.
     fn enter(&mut self) -> io::Result<()> {
         let mut out = term::ENTER.to_vec();
@@ -258,9 +282,9 @@ impl Screen {
         term::paint_all(self.size, &lines, &view.text, view.cursor)
     }
 
-    /// Adds `lines` to the conversation and paints them with the input row, in one write; or
-    /// the whole screen, if its size changed since the last update.
-    fn add(&mut self, lines: &[Line]) -> io::Result<()> {
+    /// Lines as the conversation shows them: the time, then the line with its colours. The
+    /// names of the people who spoke are remembered for Tab.
+    fn render(&mut self, lines: &[Line]) -> Vec<String> {
         let (hour, minute) = sys::local_hour_minute();
         let mut rendered = Vec::with_capacity(lines.len());
         for line in lines {
@@ -269,8 +293,15 @@ impl Screen {
             }
             rendered.push(format!("{hour:02}:{minute:02} {}", line.render(true)));
         }
+        rendered
+    }
+
+    /// Adds `rendered` lines to the conversation and paints them, then the input row, in one
+    /// write. The whole screen is painted instead when `full` asks for it, or when its size
+    /// changed since the last update (a SIGWINCH on its way).
+    fn update(&mut self, rendered: Vec<String>, full: bool) -> io::Result<()> {
         let size = term::size();
-        let out = if size != self.size {
+        let out = if full || size != self.size {
             self.size = size;
             self.conversation.extend(rendered);
             self.paint_all()
@@ -287,7 +318,7 @@ impl Screen {
     fn edit(&mut self, keys: Vec<Key>) -> io::Result<Vec<Typed>> {
         let mut typed = Vec::new();
         let mut notices = Vec::new();
-        let mut repaint = false;
+        let mut full = false;
         for key in keys {
             match self.editor.apply(key, &self.names) {
                 Outcome::Unchanged | Outcome::Edited => {}
@@ -297,14 +328,12 @@ impl Screen {
                     break;
                 }
                 Outcome::Candidates(names) => notices.push(format!("names: {}", names.join(" "))),
-                Outcome::Redraw => repaint = true,
+                Outcome::Redraw => full = true,
             }
         }
         let lines: Vec<Line> = notices.iter().map(|text| Line::Notice(text)).collect();
-        self.add(&lines)?;
-        if repaint {
-            self.tty.write_all(&self.paint_all())?;
-        }
+        let rendered = self.render(&lines);
+        self.update(rendered, full)?;
         Ok(typed)
     }
 
@@ -330,8 +359,9 @@ impl Screen {
     }
 
     /// SIGCONT: the process was stopped and continued. After our own Ctrl-Z, `suspend` has
-    /// already painted; after a `kill -STOP` from elsewhere, the shell may have changed the
-    /// terminal's settings meanwhile. Either way, settings and screen are made ours again.
+    /// painted already and this paints once more; after a `kill -STOP` from elsewhere, the
+    /// shell may have changed the terminal's settings meanwhile. Either way, the settings and
+    /// the screen are made ours again.
     fn resume(&mut self) -> io::Result<()> {
         term::take_over()?;
         self.size = term::size();
@@ -351,7 +381,8 @@ impl Conversation {
         for line in lines {
             self.bytes += line.len();
             self.lines.push_back(line);
-            while self.lines.len() > KEPT_LINES || (self.bytes > KEPT_BYTES && self.lines.len() > 1) {
+            while self.lines.len() > KEPT_LINES || (self.bytes > KEPT_BYTES && self.lines.len() > 1)
+            {
                 if let Some(oldest) = self.lines.pop_front() {
                     self.bytes -= oldest.len();
                 }

@@ -3,13 +3,18 @@
 //!
 //! The ranges are a simplification of two files of the Unicode Character Database:
 //! - wide (2 columns): the code points whose East_Asian_Width is W (wide) or F (fullwidth) in
-//!   `EastAsianWidth.txt` (CJK, kana, Hangul, fullwidth forms), and the emoji blocks, which
-//!   terminals draw two columns wide (Emoji_Presentation in `emoji-data.txt`);
-//! - zero width: the combining marks, which draw on the character before them, and the joiners
-//!   and variation selectors that only change how their neighbours look.
+//!   `EastAsianWidth.txt` (CJK, kana, Hangul, fullwidth forms, the emoji with W), merged into
+//!   whole blocks where that keeps the table short;
+//! - zero width: the combining marks of `UnicodeData.txt` (general category Mn) that people
+//!   type most, which draw on the character before them, and the joiners and variation
+//!   selectors that only change how their neighbours look.
 //!
-//! The table is short on purpose: it covers the blocks people type, not every code point, and
-//! a terminal that disagrees about one character puts the cursor one column off on that line.
+//! Checked against Unicode 14.0 (Python's `unicodedata.east_asian_width`): every assigned W or
+//! F code point from U+0300 up is in `WIDE`, and the merged emoji blocks count as wide about
+//! 240 symbols whose East_Asian_Width is N, such as U+1F321 THERMOMETER, which most terminals
+//! draw one column wide. A terminal that disagrees about a character puts the cursor one
+//! column off on that line, nothing worse; `wcwidth(3)` of the C library has the full table,
+//! and follows the locale.
 
 /// Zero-width ranges, inclusive, sorted.
 const ZERO: &[(u32, u32)] = &[
@@ -63,7 +68,8 @@ const WIDE: &[(u32, u32)] = &[
     (0x2b50, 0x2b50),   // star
     (0x2b55, 0x2b55),   // circle
     (0x2e80, 0x303e),   // CJK radicals, Kangxi, CJK symbols and punctuation
-    (0x3041, 0x33ff),   // Hiragana, Katakana, Bopomofo, Hangul compatibility, CJK compatibility
+    (0x3041, 0x3247),   // Hiragana, Katakana, Bopomofo, Hangul compatibility, enclosed CJK
+    (0x3250, 0x33ff),   // enclosed CJK (after the ambiguous circled numbers), CJK compatibility
     (0x3400, 0x4dbf),   // CJK unified ideographs extension A
     (0x4e00, 0x9fff),   // CJK unified ideographs
     (0xa000, 0xa4cf),   // Yi
@@ -75,8 +81,9 @@ const WIDE: &[(u32, u32)] = &[
     (0xff00, 0xff60),   // fullwidth forms
     (0xffe0, 0xffe6),   // fullwidth signs
     (0x16fe0, 0x16fe4), // ideographic symbols
-    (0x17000, 0x18cff), // Tangut
-    (0x1b000, 0x1b2ff), // kana supplement and extensions, Nushu
+    (0x16ff0, 0x16ff1), // Vietnamese reading marks
+    (0x17000, 0x18d08), // Tangut, Khitan
+    (0x1aff0, 0x1b2ff), // kana extended B, supplement and extended A, Nushu
     (0x1f004, 0x1f004), // mahjong tile
     (0x1f0cf, 0x1f0cf), // joker
     (0x1f18e, 0x1f18e), // AB button
@@ -85,6 +92,7 @@ const WIDE: &[(u32, u32)] = &[
     (0x1f300, 0x1f64f), // pictographs, emoticons
     (0x1f680, 0x1f6ff), // transport and map symbols
     (0x1f7e0, 0x1f7eb), // coloured circles and squares
+    (0x1f7f0, 0x1f7f0), // heavy equals sign
     (0x1f90c, 0x1f9ff), // supplemental symbols and pictographs
     (0x1fa70, 0x1faff), // symbols and pictographs extended A
     (0x20000, 0x2fffd), // CJK unified ideographs extensions B to F
@@ -106,11 +114,6 @@ pub fn char_width(c: char) -> usize {
     }
 }
 
-/// Columns taken by `text`.
-pub fn str_width(text: &str) -> usize {
-    text.chars().map(char_width).sum()
-}
-
 fn in_table(table: &[(u32, u32)], code: u32) -> bool {
     // The ranges are sorted and do not overlap: find the last one that starts at or before
     // `code`, and see whether it reaches it.
@@ -121,6 +124,10 @@ fn in_table(table: &[(u32, u32)], code: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn str_width(text: &str) -> usize {
+        text.chars().map(char_width).sum()
+    }
 
     #[test]
     fn ascii_and_latin_take_one_column() {
