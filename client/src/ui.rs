@@ -191,7 +191,8 @@ impl Ui {
         let _output = self.lock();
         term::restore();
         if !why.is_empty() {
-            eprintln!("{why}");
+            // Not `eprintln!`, which panics when it cannot write (a terminal that hung up).
+            let _ = writeln!(io::stderr(), "{why}");
         }
         process::exit(status);
     }
