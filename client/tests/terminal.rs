@@ -643,15 +643,18 @@ fn ctrl_d_on_a_draft_keeps_it() {
     let mut bob = server.registered("bob");
     tmux.type_text("xdraft");
     tmux.wait_for_input("xdraft", 6);
+    // At the end of the line: nothing to delete, nothing sent, and the client stays.
     tmux.keys(&["C-d", "C-d"]);
+    tmux.type_text("!");
+    tmux.wait_for_input("xdraft!", 7);
+    tmux.keys(&["Enter"]);
+    bob.expect_line("MSG alice xdraft!");
+    // Under the cursor: it deletes.
+    tmux.type_text("xdraft");
     tmux.keys(&["Home", "C-d"]);
     tmux.wait_for_input("draft", 0);
-    tmux.keys(&["End"]);
-    tmux.type_text("!");
-    tmux.wait_for_input("draft!", 6);
     tmux.keys(&["Enter"]);
-    bob.expect_line("MSG alice draft!");
-    assert!(tmux.screen()[LAST_MESSAGE].ends_with("alice: draft!"));
+    bob.expect_line("MSG alice draft");
 }
 
 /// A line wider than the window scrolls within the bottom row: the row shows the part around
@@ -777,18 +780,17 @@ fn a_resize_redraws_the_draft_on_the_bottom_row() {
     tmux.register_alice();
     let mut bob = server.registered("bob");
     tmux.type_text("resize me");
-    tmux.keys(&["Left", "Left"]);
-    tmux.wait_for_input("resize me", 7);
+    tmux.wait_for_input("resize me", 9);
     // 72 columns still hold the welcome line (68), so it stays on one row.
     tmux.resize(72, 15);
-    let screen = tmux.wait_for_input("resize me", 7);
-    assert_eq!(tmux.cursor(), (7, 14));
+    let screen = tmux.wait_for_input("resize me", 9);
+    assert_eq!(tmux.cursor(), (9, 14));
     assert_eq!(tmux.modes(), "1 0-13");
     assert_eq!(untimed(&screen[13]), Some(WELCOME), "{screen:?}");
     bob.send_line("MSG after the resize");
     let screen = tmux.wait_for_line(13, "bob: after the resize");
     assert_eq!(screen[14], "resize me");
-    assert_eq!(tmux.cursor(), (7, 14));
+    assert_eq!(tmux.cursor(), (9, 14));
     tmux.keys(&["Enter"]);
     bob.expect_line("MSG alice resize me");
 }
@@ -804,8 +806,7 @@ fn ctrl_z_gives_the_terminal_back_and_fg_restores_the_split_screen() {
     let before = tmux.register_alice();
     let mut bob = server.registered("bob");
     tmux.type_text("a draft");
-    tmux.keys(&["Left"]);
-    tmux.wait_for_input("a draft", 6);
+    tmux.wait_for_input("a draft", 7);
     tmux.keys(&["C-z"]);
     let screen = tmux.wait_for_row(1, "suspended=148");
     assert_eq!(screen[0], "BEFORE-CLIENT");
@@ -817,7 +818,7 @@ fn ctrl_z_gives_the_terminal_back_and_fg_restores_the_split_screen() {
     tmux.wait_for_row(3, "the shell read [typed at the shell]");
     // Then `fg`.
     tmux.keys(&["Enter"]);
-    let screen = tmux.wait_for_input("a draft", 6);
+    let screen = tmux.wait_for_input("a draft", 7);
     assert_eq!(tmux.modes(), "1 0-22");
     assert_eq!(screen[..INPUT], before[..INPUT], "the conversation is back");
     bob.send_line("MSG welcome back");
@@ -916,8 +917,6 @@ fn a_flood_keeps_memory_bounded_and_the_typed_line_intact() {
         "\nflood of {LINES} lines: {writes} write calls, VmHWM {peak_kib} KiB, VmRSS {rss_kib} KiB\n"
     );
     let _ = io::stderr().write_all(figures.as_bytes());
-    assert_eq!(untimed(&screen[21]), Some("bob: line 99998"));
-    assert_eq!(untimed(&screen[20]), Some("[server] empty-message: flood"));
     assert!(
         peak_kib < 20 * 1024,
         "the client grew to {peak_kib} KiB{figures}"
@@ -926,6 +925,8 @@ fn a_flood_keeps_memory_bounded_and_the_typed_line_intact() {
         writes < (LINES / 10) as u64,
         "{writes} writes for {LINES} lines: not batched{figures}"
     );
+    assert_eq!(untimed(&screen[21]), Some("bob: line 99998"));
+    assert_eq!(untimed(&screen[20]), Some("[server] empty-message: flood"));
     tmux.keys(&["Enter"]);
     server.expect_line("MSG typed before and during");
 }
