@@ -232,7 +232,7 @@ impl Tmux {
     /// Waits for the client to end and the shell to report it; the screen then.
     fn wait_for_exit(&self, status: &str) -> Vec<String> {
         let wanted = format!("exit={status}");
-        self.wait_for(&wanted, |screen| screen.iter().any(|row| *row == wanted))
+        self.wait_for(&wanted, |screen| screen.contains(&wanted))
     }
 
     /// Presses Enter at the shell, after the client has gone, and checks that the shell read
