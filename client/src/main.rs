@@ -9,15 +9,17 @@
 //!   Almost no code, but the program never sees the line before Enter, so it cannot redraw it
 //!   (after a resize, or when it is wider than the row), arrows insert `^[[D`, there is no
 //!   history, and what is half-typed when the program exits is left in the kernel's queue,
-//!   where the shell reads it as a command. This client did that until issue 12.
+//!   where the shell reads it as a command. The client's first version did this.
 //! - *Raw mode* (irssi, WeeChat, readline, linenoise, and this client): the kernel hands over
 //!   every key as it is pressed and echoes nothing. The program keeps the line itself
 //!   (`editor.rs`), and paints the messages and the input row from what it knows, so
 //!   resizes, long lines, arrows, history and completion all follow. It costs the code to
 //!   decode keys (`keys.rs`), to measure characters (`width.rs`), to edit, and a duty: the
-//!   terminal must be given back as it was on every way out, or the shell is left without
-//!   echo. Nothing typed is left for the shell either: every key was read by the client, and
-//!   `tcflush` throws away what arrived after the last read.
+//!   terminal must be given back as it was on every way out (`/quit`, Ctrl-D, Ctrl-C, the
+//!   server closing, `ERR too-slow`, `kill`, a hang-up, a panic), or the shell is left
+//!   without echo; and Ctrl-Z must give it back too, and `fg` take it again. Nothing typed is
+//!   left for the shell: every key was read by the client, and `tcflush` throws away what
+//!   arrived after the last read.
 //!
 //! **Design.** Three threads share one `Ui` (`ui.rs`), the only writer of the screen, under
 //! one lock: the main thread reads keys, edits the line and sends what Enter finishes
@@ -30,8 +32,9 @@
 //!
 //! **Bounds.** Whatever the server sends, memory stays bounded: a server line is read in
 //! pieces of at most 4 KiB, a batch holds at most 1000 lines, the screen keeps the last 500
-//! lines (1 MiB at most) to repaint, the line being typed holds at most 4096 characters, the
-//! history 100 lines, Tab 200 names. A flood costs one update per batch, not one per line,
+//! lines (1 MiB at most) to repaint, the line being typed holds at most 4096 characters (a
+//! piped line 4096 bytes), the history 100 lines, Tab 200 names, and the answer to a name
+//! waits in a channel of one. A flood costs one update per batch, not one per line,
 //! and only the lines that stay on screen are sent to the terminal.
 //!
 //! **Safety.** Names and texts come from other people: every control character and escape

@@ -4,27 +4,32 @@
 //! **Two answers to the same question.** Messages arrive at any moment while the user types:
 //! how can they be printed without clobbering the line being typed?
 //!
-//! 1. *Canonical mode and save/restore-cursor redraws* (what this client did until issue 12).
-//!    The terminal stays in its normal line mode: the kernel's line discipline echoes each key,
-//!    handles Backspace and Ctrl-U, and hands the program a whole line on Enter. To print a
-//!    message, the program saves the cursor (`ESC 7`), prints at the bottom of the scroll
-//!    region, and restores it (`ESC 8`): the half-typed line, which only the kernel knows, is
-//!    left alone. It costs almost no code, but the program never sees the line before Enter,
-//!    so it cannot redraw it: a resize hides it, a line wider than the row overwrites itself,
-//!    arrow keys insert `^[[D`, there is no history, and whatever is half-typed when the
-//!    program exits stays in the kernel's queue, where the shell reads it as a command. The
-//!    kernel is also a second writer to the screen (the echo), so every redraw must reach the
-//!    terminal in one piece: no LF, which the kernel cuts output at.
+//! 1. *Canonical mode and save/restore-cursor redraws* (the client's first version, in the
+//!    history of this file). The terminal stays in its normal line mode: the kernel's line
+//!    discipline echoes each key, handles Backspace and Ctrl-U, and hands the program a whole
+//!    line on Enter. To print a message, the program saves the cursor, prints at the bottom
+//!    of the scroll region, and restores the cursor; the half-typed line, which only the
+//!    kernel knows, is left alone. One message is
+//!    `ESC 7` `ESC [ r-1 ; 1 H` CR `ESC D` *text* `ESC 8`.
+//!    It costs almost no code, but the program never sees the line before Enter, so it cannot
+//!    redraw it: a resize hides it, a line wider than the row overwrites itself, arrow keys
+//!    insert `^[[D`, there is no history, and whatever is half-typed when the program exits
+//!    stays in the kernel's queue, where the shell reads it as a command. The kernel is also
+//!    a second writer to the screen (the echo), so every redraw must reach the terminal in one
+//!    piece: no LF, which the kernel cuts output at.
 //! 2. *Raw mode and a line editor* (this client, like readline, linenoise, irssi). `ICANON`
-//!    and `ECHO` are off: every key reaches the program as it is pressed, and nothing is
-//!    echoed. The program keeps the line itself (`editor.rs`) and is the only writer to the
-//!    screen, so each update paints the new messages and then the whole input row from what
-//!    it knows: resizes, long lines, arrows and history all follow. The cost is the code:
-//!    decoding keys (`keys.rs`), editing, display widths (`width.rs`), and the duty to put the
-//!    terminal back on every way out (a crash in raw mode leaves a shell that does not echo),
-//!    to give it back on Ctrl-Z, and to repaint on `fg` and on a resize.
+//!    and `ECHO` are off (`raw` below): every key reaches the program as it is pressed, and
+//!    nothing is echoed. The program keeps the line itself (`editor.rs`) and is the only
+//!    writer to the screen, so each update paints the new messages and then the whole input
+//!    row from what it knows. One message is
+//!    `ESC [ r-1 ; 1 H` CR `ESC D` *text* `ESC [ r ; 1 H` *input row* `ESC [ K` `ESC [ r ; x H`,
+//!    and a batch of messages is the same with more *CR `ESC D` text* in the middle.
+//!    Resizes, long lines, arrows and history all follow. The cost is the code: decoding keys
+//!    (`keys.rs`), editing, display widths (`width.rs`), and the duty to give the terminal
+//!    back on every way out (a client that dies in raw mode leaves a shell that does not
+//!    echo; `restore` below), on Ctrl-Z, and to take it again and repaint on `fg`.
 //!
-//! Escape sequences written (ESC is the byte 0x1b; `r` rows, counted from 1):
+//! Escape sequences (ESC is the byte 0x1b; `r` rows, counted from 1):
 //!
 //! | bytes              | name    | meaning                                                      |
 //! | ------------------ | ------- | ------------------------------------------------------------ |
@@ -42,8 +47,8 @@
 //! | CR                 |         | cursor to column 1                                           |
 //! | `ESC D`            | IND     | cursor down one row; on the bottom row of the scroll region, |
 //! |                    |         | scrolls the region (and only the region) up one row instead |
-//! | `ESC 7`, `ESC 8`   | DECSC, DECRC | save, restore the cursor: answer 1's redraw; answer 2 has no |
-//! |                    |         | use for them, as it always knows where the cursor belongs    |
+//! | `ESC 7`, `ESC 8`   | DECSC, DECRC | save, restore the cursor: answer 1 only; answer 2 always |
+//! |                    |         | knows where the cursor belongs, and puts it there with CUP   |
 //!
 //! Every function here that draws only builds bytes; the caller writes them with one `write`
 //! under the screen's lock, so the threads never interleave. With `ECHO` off, the kernel
