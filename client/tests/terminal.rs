@@ -32,6 +32,8 @@ const SHELL_BAIT: &str = "echo I-was-run-by-the-shell";
 /// `sh`. Killed when dropped.
 struct Tmux {
     socket: PathBuf,
+    /// Whether the script reports the terminal's settings after the client (`tty-...`).
+    reports_tty: bool,
 }
 
 impl Tmux {
@@ -46,7 +48,7 @@ impl Tmux {
              read -r line; echo \"the shell read [$line]\"; eval \"$line\"; sleep 600",
             common::client_bin()
         );
-        Tmux::start_script(&script)
+        Tmux::start_script(&script, true)
     }
 
     /// The client under a shell with job control (`set -m`), as in an interactive shell:
@@ -59,10 +61,10 @@ impl Tmux {
              sleep 600",
             common::client_bin()
         );
-        Tmux::start_script(&script)
+        Tmux::start_script(&script, false)
     }
 
-    fn start_script(script: &str) -> Option<Tmux> {
+    fn start_script(script: &str, reports_tty: bool) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
             // Not `eprintln!`: the test harness swallows that for a passing test.
             let warning =
@@ -75,6 +77,7 @@ impl Tmux {
         let name = format!("client-test-{}-{n}.tmux", std::process::id());
         let tmux = Tmux {
             socket: env::temp_dir().join(name),
+            reports_tty,
         };
         tmux.tmux(&[
             "new-session",
@@ -229,10 +232,35 @@ impl Tmux {
         self.wait_for_line(LAST_MESSAGE, WELCOME)
     }
 
-    /// Waits for the client to end and the shell to report it; the screen then.
+    /// Waits for the client to end and the shell to report it (and the terminal's settings,
+    /// which the shell prints next); the screen then.
     fn wait_for_exit(&self, status: &str) -> Vec<String> {
         let wanted = format!("exit={status}");
-        self.wait_for(&wanted, |screen| screen.contains(&wanted))
+        self.wait_for(&wanted, |screen| {
+            let Some(at) = screen.iter().position(|row| *row == wanted) else {
+                return false;
+            };
+            !self.reports_tty
+                || screen
+                    .get(at + 1)
+                    .is_some_and(|row| row.starts_with("tty-"))
+        })
+    }
+
+    fn wait_for_modes(&self, wanted: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let modes = self.modes();
+            if modes == wanted {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited for the modes {wanted:?}; they are {modes:?}, screen:\n{}",
+                self.screen().join("\n")
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Presses Enter at the shell, after the client has gone, and checks that the shell read
@@ -420,7 +448,8 @@ fn typing_survives_incoming_messages() {
     assert_eq!(tmux.cursor(), (0, 23));
 
     tmux.keys(&["/quit", "Enter"]);
-    let screen = tmux.wait_for_row(1, "exit=0");
+    let screen = tmux.wait_for_exit("0");
+    assert_eq!(screen[1], "exit=0");
     assert_eq!(screen[0], "BEFORE-CLIENT", "the shell's screen is back");
     assert_eq!(screen[2], "tty-restored");
     assert!(screen[3..].iter().all(String::is_empty), "{screen:?}");
@@ -441,8 +470,8 @@ fn ctrl_c_restores_the_terminal() {
     tmux.type_text("half a line");
     tmux.wait_for_input("half a line", 11);
     tmux.keys(&["C-c"]);
-    let screen = tmux.wait_for_row(1, "exit=130");
-    assert_eq!(screen[0], "BEFORE-CLIENT");
+    let screen = tmux.wait_for_exit("130");
+    assert_eq!(screen[..2], ["BEFORE-CLIENT", "exit=130"]);
     assert_eq!(screen[2], "tty-restored");
     assert_eq!(tmux.modes(), "0 0-23");
     tmux.expect_nothing_left_for_the_shell();
@@ -456,8 +485,8 @@ fn ctrl_d_leaves_cleanly() {
     };
     tmux.register_alice();
     tmux.keys(&["C-d"]);
-    let screen = tmux.wait_for_row(1, "exit=0");
-    assert_eq!(screen[2], "tty-restored");
+    let screen = tmux.wait_for_exit("0");
+    assert_eq!(screen[1..3], ["exit=0", "tty-restored"]);
     assert_eq!(tmux.modes(), "0 0-23");
 }
 
@@ -469,10 +498,10 @@ fn the_server_closing_restores_the_terminal() {
     };
     tmux.register_alice();
     drop(server);
-    let screen = tmux.wait_for_row(2, "exit=1");
+    let screen = tmux.wait_for_exit("1");
     assert_eq!(
-        screen[..2],
-        ["BEFORE-CLIENT", "connection closed by server"]
+        screen[..3],
+        ["BEFORE-CLIENT", "connection closed by server", "exit=1"]
     );
     assert_eq!(screen[3], "tty-restored");
     assert_eq!(tmux.modes(), "0 0-23");
@@ -783,9 +812,11 @@ fn a_resize_redraws_the_draft_on_the_bottom_row() {
     tmux.wait_for_input("resize me", 9);
     // 72 columns still hold the welcome line (68), so it stays on one row.
     tmux.resize(72, 15);
+    // tmux itself keeps the bottom row at the bottom: the scroll region says that the client
+    // has painted.
+    tmux.wait_for_modes("1 0-13");
     let screen = tmux.wait_for_input("resize me", 9);
     assert_eq!(tmux.cursor(), (9, 14));
-    assert_eq!(tmux.modes(), "1 0-13");
     assert_eq!(untimed(&screen[13]), Some(WELCOME), "{screen:?}");
     bob.send_line("MSG after the resize");
     let screen = tmux.wait_for_line(13, "bob: after the resize");
