@@ -365,7 +365,10 @@ struct FakeServer {
 impl FakeServer {
     /// Accepts the client, reads its `USER alice` and probe, and says the name is taken.
     fn accept(listener: &TcpListener, tmux: &Tmux) -> FakeServer {
-        let (stream, _) = listener.accept().expect("accept");
+        let stream = accept_within(listener, TIMEOUT);
+        // Every read and write of the fake server is bounded too.
+        stream.set_read_timeout(Some(TIMEOUT)).expect("timeout");
+        stream.set_write_timeout(Some(TIMEOUT)).expect("timeout");
         let mut reader = BufReader::new(stream.try_clone().expect("clone"));
         tmux.wait_for("the name prompt", |screen| {
             screen.iter().any(|r| r.contains("choose a name"))
@@ -391,6 +394,25 @@ impl FakeServer {
         let mut line = String::new();
         self.reader.read_line(&mut line).expect("read");
         assert_eq!(line, format!("{wanted}\n"));
+    }
+}
+
+/// The first connection to `listener`, waited for at most `timeout`.
+fn accept_within(listener: &TcpListener, timeout: Duration) -> TcpStream {
+    listener.set_nonblocking(true).expect("non-blocking");
+    let deadline = Instant::now() + timeout;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).expect("blocking");
+                return stream;
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                assert!(Instant::now() < deadline, "the client did not connect");
+                thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
     }
 }
 
