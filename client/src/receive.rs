@@ -101,7 +101,7 @@ struct Closed(Option<io::Error>);
 /// Waits for one line, then takes every further complete line already in the buffer (without
 /// waiting), up to `MAX_BATCH`. When the connection ends, the lines that came before the end
 /// come with the reason.
-fn read_batch(from_server: &mut BufReader<TcpStream>) -> (Vec<String>, Option<Closed>) {
+fn read_batch<R: Read>(from_server: &mut BufReader<R>) -> (Vec<String>, Option<Closed>) {
     let mut batch = Vec::new();
     loop {
         match read_server_line(from_server) {
@@ -119,7 +119,7 @@ fn read_batch(from_server: &mut BufReader<TcpStream>) -> (Vec<String>, Option<Cl
 
 /// One line from the server without its line end; `None` when the server closed. A line that
 /// is not UTF-8 is shown with U+FFFD in place of the bad bytes.
-fn read_server_line(from_server: &mut BufReader<TcpStream>) -> io::Result<Option<String>> {
+fn read_server_line<R: Read>(from_server: &mut BufReader<R>) -> io::Result<Option<String>> {
     let mut bytes = Vec::new();
     let mut limited = from_server.by_ref().take(MAX_RECEIVED);
     if limited.read_until(b'\n', &mut bytes)? == 0 {
@@ -127,4 +127,67 @@ fn read_server_line(from_server: &mut BufReader<TcpStream>) -> io::Result<Option
     }
     strip_line_end(&mut bytes);
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Hands out its bytes in the pieces given, one piece per `read`, like a socket.
+    struct Pieces(Vec<Vec<u8>>);
+
+    impl Read for Pieces {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.0.is_empty() {
+                return Ok(0);
+            }
+            let piece = self.0.remove(0);
+            assert!(piece.len() <= buf.len());
+            buf[..piece.len()].copy_from_slice(&piece);
+            Ok(piece.len())
+        }
+    }
+
+    fn reader(pieces: &[&[u8]]) -> BufReader<Pieces> {
+        BufReader::new(Pieces(pieces.iter().map(|piece| piece.to_vec()).collect()))
+    }
+
+    #[test]
+    fn a_batch_is_every_complete_line_of_one_read() {
+        let mut from_server = reader(&[b"MSG a 1\nMSG b 2\nMSG c", b" 3\n"]);
+        let (batch, end) = read_batch(&mut from_server);
+        assert_eq!(batch, ["MSG a 1", "MSG b 2"]);
+        assert!(end.is_none());
+        // The cut line waits for the next read.
+        let (batch, end) = read_batch(&mut from_server);
+        assert_eq!(batch, ["MSG c 3"]);
+        assert!(end.is_none());
+        let (batch, end) = read_batch(&mut from_server);
+        assert!(batch.is_empty());
+        assert!(matches!(end, Some(Closed(None))));
+    }
+
+    #[test]
+    fn a_batch_is_bounded() {
+        let flood = "x\n".repeat(MAX_BATCH + 5);
+        let mut from_server = reader(&[flood.as_bytes()]);
+        assert_eq!(read_batch(&mut from_server).0.len(), MAX_BATCH);
+        assert_eq!(read_batch(&mut from_server).0.len(), 5);
+    }
+
+    #[test]
+    fn a_line_without_end_comes_in_bounded_pieces_then_with_the_close() {
+        let long = vec![b'y'; MAX_RECEIVED as usize + 10];
+        let mut from_server = reader(&[&long]);
+        let (batch, end) = read_batch(&mut from_server);
+        assert_eq!(batch.len(), 1);
+        assert_eq!(batch[0].len(), MAX_RECEIVED as usize);
+        assert!(end.is_none());
+        let (batch, end) = read_batch(&mut from_server);
+        assert_eq!(batch, ["y".repeat(10)]);
+        assert!(end.is_none());
+        let (batch, end) = read_batch(&mut from_server);
+        assert!(batch.is_empty());
+        assert!(matches!(end, Some(Closed(None))));
+    }
 }
