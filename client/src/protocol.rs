@@ -82,23 +82,23 @@ pub fn check_text(text: &str) -> Result<(), String> {
         ));
     }
     if text.chars().any(char::is_control) {
-        // In a terminal, arrow keys and Tab put escape bytes in the line; the server would
-        // refuse them (`ERR invalid-text`), so say it here, where the user can fix it.
-        return Err(
-            "not sent: the line contains control characters (Tab, arrow keys?)".to_string(),
-        );
+        // From a pipe, a Tab or an escape sequence can be in the line (the line editor never
+        // puts one there); the server would refuse it (`ERR invalid-text`), so say it here.
+        return Err("not sent: the line contains control characters".to_string());
     }
     Ok(())
 }
 
 /// Makes text from the network safe to print: every character that a terminal would treat as
 /// a command becomes visible, so a message cannot clear the screen, move the cursor, set the
-/// window title, or hide what follows it.
+/// window title, or hide what follows it; and no invisible character can make two different
+/// texts look the same.
 ///
 /// - C0 controls and DEL in caret notation, as `cat -v` does: ESC is `^[`, BEL `^G`, DEL `^?`.
-/// - C1 controls (U+0080..U+009F; U+009B alone starts a command on some terminals) and the
-///   bidirectional overrides and isolates (which can make text read in another order than it
-///   is written) as `<U+XXXX>`.
+/// - C1 controls (U+0080..U+009F; U+009B alone starts a command on some terminals) as
+///   `<U+XXXX>`.
+/// - The invisible characters of `is_invisible` as `<U+XXXX>` too: with them shown,
+///   `a<U+200B>b` cannot pass for `ab`, nor a reversed text for a normal one.
 pub fn sanitize(text: &str) -> String {
     let mut shown = String::with_capacity(text.len());
     for c in text.chars() {
@@ -106,7 +106,7 @@ pub fn sanitize(text: &str) -> String {
         if code < 0x20 || code == 0x7f {
             shown.push('^');
             shown.push(char::from((code as u8) ^ 0x40));
-        } else if (0x80..=0x9f).contains(&code) || is_bidi_control(code) {
+        } else if (0x80..=0x9f).contains(&code) || is_invisible(c) {
             shown.push_str(&format!("<U+{code:04X}>"));
         } else {
             shown.push(c);
@@ -115,9 +115,17 @@ pub fn sanitize(text: &str) -> String {
     shown
 }
 
-/// The bidirectional embeddings, overrides and isolates (U+202A..U+202E, U+2066..U+2069).
-fn is_bidi_control(code: u32) -> bool {
-    (0x202a..=0x202e).contains(&code) || (0x2066..=0x2069).contains(&code)
+/// Characters that draw nothing yet change what a reader sees: the bidirectional controls
+/// (Bidi_Control in Unicode's PropList.txt: U+061C, U+200E, U+200F, the embeddings and
+/// overrides U+202A..U+202E and the isolates U+2066..U+2069), which can make text read in
+/// another order than it is written; and the zero-width space U+200B, the word joiner and
+/// invisible operators U+2060..U+2064, and the byte order mark U+FEFF, which hide inside a
+/// word. (The joiners U+200C and U+200D stay: emoji sequences need them.)
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x061c | 0x200b | 0x200e | 0x200f | 0x202a..=0x202e | 0x2060..=0x2064 | 0x2066..=0x2069 | 0xfeff
+    )
 }
 
 #[cfg(test)]
@@ -220,6 +228,15 @@ mod tests {
     }
 
     #[test]
+    fn sanitize_shows_invisible_characters() {
+        assert_eq!(sanitize("a\u{200b}b"), "a<U+200B>b");
+        assert_eq!(sanitize("\u{feff}x\u{2060}y"), "<U+FEFF>x<U+2060>y");
+        assert_eq!(sanitize("\u{200e}\u{200f}"), "<U+200E><U+200F>");
+        // An emoji family is joined by U+200D, which stays as it is.
+        assert_eq!(sanitize("👩\u{200d}👧"), "👩\u{200d}👧");
+    }
+
+    #[test]
     fn sanitize_shows_c1_and_bidi_controls_as_code_points() {
         assert_eq!(sanitize("\u{9b}2J"), "<U+009B>2J");
         assert_eq!(sanitize("\u{80}\u{9f}"), "<U+0080><U+009F>");
@@ -229,12 +246,8 @@ mod tests {
 
     #[test]
     fn sanitized_text_holds_no_control_character() {
-        let every_char: String = (0..0x3000).filter_map(char::from_u32).collect();
+        let every_char: String = (0..0x1_0000).filter_map(char::from_u32).collect();
         let shown = sanitize(&every_char);
-        assert!(
-            !shown
-                .chars()
-                .any(|c| c.is_control() || is_bidi_control(u32::from(c)))
-        );
+        assert!(!shown.chars().any(|c| c.is_control() || is_invisible(c)));
     }
 }

@@ -248,3 +248,24 @@ fn a_server_that_turns_us_away_at_once_is_heard_at_once() {
         "connection closed by server; its last line: ERR server-full try later\n"
     );
 }
+
+/// A piped line far longer than any message (a file without line ends, say) is refused
+/// without being kept whole: the client reads past it and goes on with the next line.
+#[test]
+fn a_piped_line_of_any_length_is_refused_and_the_next_one_sent() {
+    let server = start_server();
+    let addr = server.addr().to_string();
+    let mut bob = server.registered("bob");
+    let mut alice = Client::start(&addr);
+    alice.type_line("alice");
+    alice.type_line(&"z".repeat(1_000_000));
+    alice.type_line("after it");
+    alice.close_input();
+    let (status, output, _) = alice.finish();
+    bob.expect_line("MSG alice after it");
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        output.contains(&"-- not sent: the line is longer than 4096 bytes".to_string()),
+        "{output:?}"
+    );
+}

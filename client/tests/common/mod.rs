@@ -15,8 +15,13 @@ use std::time::{Duration, Instant};
 /// Every wait in these tests is bounded by this.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn client_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_client")
+/// The client under test: this crate's, or any client binary named by the environment
+/// variable `CLIENT_TEST_CLIENT` (to see which tests an older build fails).
+pub fn client_bin() -> String {
+    match env::var("CLIENT_TEST_CLIENT") {
+        Ok(path) => path,
+        Err(_) => env!("CARGO_BIN_EXE_client").to_string(),
+    }
 }
 
 /// The server the tests talk to: `step1_naive`, or any server binary named by the environment
