@@ -41,7 +41,8 @@ struct Block {
     text: String,
     /// The line of the opening fence, from 1.
     line: usize,
-    /// The heading the block is under, or "(top of file)".
+    /// The headings the block is under, outermost first ("## Step 3 > ### Measure (line 293)"),
+    /// since a file has many sections of the same name.
     under: String,
 }
 
@@ -99,6 +100,8 @@ fn scan(text: &str) -> Doc {
     // still match the file.
     let mut prose = String::new();
     let mut under = String::from("(top of file)");
+    // The heading in force at each level, so that `under` names the whole path.
+    let mut path: Vec<(usize, String)> = Vec::new();
     // The block being read: its fence, its text so far, its first line.
     let mut open: Option<((char, usize), String, usize)> = None;
 
@@ -132,7 +135,10 @@ fn scan(text: &str) -> Doc {
             continue;
         }
         if let Some((level, text)) = heading(bare) {
-            under = format!("{text} (line {number})");
+            path.retain(|(l, _)| *l < level);
+            path.push((level, text.clone()));
+            let names: Vec<&str> = path.iter().map(|(_, t)| t.as_str()).collect();
+            under = format!("{} (line {number})", names.join(" > "));
             headings.push(Heading {
                 level,
                 text,
@@ -479,6 +485,7 @@ fn a_changed_command_names_the_block_and_its_heading() {
     let fr = EN
         .replace("[fr](README.fr.md)", "[en](README.md)")
         .replace("exercises.md", "exercises.fr.md")
+        .replace("# Title", "# Titre")
         .replace("## Measure", "## Mesurer")
         .replace("--duration 5", "--duration 10");
     let problems = drift("README.md", EN, "README.fr.md", &fr);
@@ -486,8 +493,8 @@ fn a_changed_command_names_the_block_and_its_heading() {
     let message = &problems[0];
     for part in [
         "code block 2 differs",
-        "under \"## Measure (line 9)\"",
-        "under \"## Mesurer (line 9)\"",
+        "under \"# Title > ## Measure (line 9)\"",
+        "under \"# Titre > ## Mesurer (line 9)\"",
         "--duration 5",
         "--duration 10",
         "line 2 of the block",
