@@ -111,9 +111,10 @@ pub fn read_lines(conn: Arc<Connection>, id: ClientId, outbox: Outbox, room: Syn
     }
 }
 
-/// The next line without its LF and CR. `Ok(None)`: the client closed (a last line without
-/// LF is dropped) or the socket failed. `Err`: the line is longer than `MAX_LINE`; noticed as
-/// soon as `MAX_LINE` + 2 bytes came without LF, so a client cannot make us buffer more.
+/// The next line without its LF (a CR before it is `protocol::parse`'s business). `Ok(None)`:
+/// the client closed (a last line without LF is dropped) or the socket failed. `Err`: the line
+/// is longer than `MAX_LINE`; noticed as soon as `MAX_LINE` + 2 bytes came without LF, so a
+/// client cannot make us buffer more.
 fn read_line(reader: &mut BufReader<&TcpStream>) -> Result<Option<Vec<u8>>, LineTooLong> {
     let limit = MAX_LINE as u64 + 2; // the line, a CR, and one byte too many
     let mut line = Vec::new();
@@ -128,10 +129,7 @@ fn read_line(reader: &mut BufReader<&TcpStream>) -> Result<Option<Vec<u8>>, Line
         };
     }
     line.pop();
-    if line.last() == Some(&b'\r') {
-        line.pop();
-    }
-    if line.len() > MAX_LINE {
+    if line.strip_suffix(b"\r").unwrap_or(&line).len() > MAX_LINE {
         return Err(LineTooLong);
     }
     Ok(Some(line))

@@ -66,6 +66,7 @@ mod protocol;
 mod room;
 mod sys;
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -77,7 +78,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use connection::Connection;
-use protocol::{ERR_OUT_OF_FILES, ERR_SERVER_FULL};
+use protocol::ERR_SERVER_FULL;
 use room::{ClientId, Event};
 
 const PROGRAM: &str = env!("CARGO_PKG_NAME");
@@ -117,17 +118,17 @@ const ENFILE: i32 = 23;
 const LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
-    let addr = match parse_args() {
+    let addr = match listen_address() {
         Ok(addr) => addr,
         Err(message) => {
-            eprintln!("{PROGRAM}: {message}\nusage: {PROGRAM} [ADDR]");
+            eprintln!("{PROGRAM}: {message}");
             return ExitCode::from(2);
         }
     };
-    let listener = match TcpListener::bind(&addr) {
+    let listener = match bind(&addr) {
         Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("{PROGRAM}: cannot listen on {addr}: {e}");
+        Err(message) => {
+            eprintln!("{PROGRAM}: {message}");
             return ExitCode::from(2);
         }
     };
@@ -150,14 +151,29 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The only argument is the address to listen on.
-fn parse_args() -> Result<String, String> {
-    let mut args = std::env::args().skip(1);
-    let addr = args.next().unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+/// The only argument, if any: the address to listen on.
+fn listen_address() -> Result<String, String> {
+    let mut args = std::env::args_os().skip(1);
+    let addr = match args.next() {
+        Some(arg) => utf8(arg)?,
+        None => DEFAULT_ADDR.to_owned(),
+    };
     if let Some(extra) = args.next() {
-        return Err(format!("unexpected argument {extra:?}"));
+        return Err(format!(
+            "unexpected argument {extra:?} (usage: {PROGRAM} [ADDR])"
+        ));
     }
     Ok(addr)
+}
+
+/// An argument as text, or why not.
+fn utf8(arg: OsString) -> Result<String, String> {
+    arg.into_string()
+        .map_err(|arg| format!("argument {arg:?} is not UTF-8"))
+}
+
+fn bind(addr: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
 /// Prints the one line tests wait for, with the port the OS picked.
@@ -204,7 +220,7 @@ fn turn_away(listener: &TcpListener, spare: &mut Option<File>) {
         Some(file) => {
             drop(file);
             if let Ok((stream, _)) = listener.accept() {
-                refuse(&stream, ERR_OUT_OF_FILES);
+                refuse(&stream, ERR_SERVER_FULL);
             }
         }
         None => thread::sleep(ACCEPT_BACKOFF),

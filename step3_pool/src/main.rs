@@ -50,6 +50,7 @@ mod protocol;
 mod room;
 mod sys;
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -61,7 +62,7 @@ use std::time::{Duration, Instant};
 
 use connection::Connection;
 use pool::ThreadPool;
-use protocol::{ERR_OUT_OF_FILES, ERR_SERVER_FULL};
+use protocol::ERR_SERVER_FULL;
 use room::{ClientId, Event};
 
 const PROGRAM: &str = env!("CARGO_PKG_NAME");
@@ -100,22 +101,25 @@ const ENFILE: i32 = 23;
 const LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
-    let Config { addr, workers } = match parse_args() {
+    let Config { addr, workers } = match config() {
         Ok(config) => config,
         Err(message) => {
-            eprintln!("{PROGRAM}: {message}\nusage: {PROGRAM} [ADDR] [--workers N]");
+            eprintln!("{PROGRAM}: {message}");
             return ExitCode::from(2);
         }
     };
-    let listener = match TcpListener::bind(&addr) {
+    let listener = match bind(&addr) {
         Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("{PROGRAM}: cannot listen on {addr}: {e}");
+        Err(message) => {
+            eprintln!("{PROGRAM}: {message}");
             return ExitCode::from(2);
         }
     };
     if let Err(e) = sys::raise_open_files_limit() {
         eprintln!("{PROGRAM}: cannot raise the limit on open files: {e}");
+    }
+    if let Err(e) = sys::size_futex_hash(workers) {
+        eprintln!("{PROGRAM}: cannot size the futex hash for {workers} workers: {e}");
     }
     let pool = match ThreadPool::new(workers, STACK_SIZE) {
         Ok(pool) => pool,
@@ -137,19 +141,23 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// What the command line asks for.
 struct Config {
+    /// The address to listen on.
     addr: String,
+    /// The pool's size.
     workers: usize,
 }
 
 /// `[ADDR] [--workers N]`, in any order.
-fn parse_args() -> Result<Config, String> {
+fn config() -> Result<Config, String> {
     let mut addr = None;
     let mut workers = DEFAULT_WORKERS;
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
+        let arg = utf8(arg)?;
         if arg == "--workers" {
-            let value = args.next().ok_or("--workers needs a number")?;
+            let value = utf8(args.next().ok_or("--workers needs a number")?)?;
             workers = match value.parse() {
                 Ok(n) if (2..=MAX_WORKERS).contains(&n) => n,
                 _ => return Err(format!("--workers wants 2 to {MAX_WORKERS}, got {value:?}")),
@@ -157,11 +165,23 @@ fn parse_args() -> Result<Config, String> {
         } else if addr.is_none() && !arg.starts_with('-') {
             addr = Some(arg);
         } else {
-            return Err(format!("unexpected argument {arg:?}"));
+            return Err(format!(
+                "unexpected argument {arg:?} (usage: {PROGRAM} [ADDR] [--workers N])"
+            ));
         }
     }
     let addr = addr.unwrap_or_else(|| DEFAULT_ADDR.to_owned());
     Ok(Config { addr, workers })
+}
+
+/// An argument as text, or why not.
+fn utf8(arg: OsString) -> Result<String, String> {
+    arg.into_string()
+        .map_err(|arg| format!("argument {arg:?} is not UTF-8"))
+}
+
+fn bind(addr: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
 /// Prints the one line tests wait for, with the port the OS picked.
@@ -208,7 +228,7 @@ fn turn_away(listener: &TcpListener, spare: &mut Option<File>) {
         Some(file) => {
             drop(file);
             if let Ok((stream, _)) = listener.accept() {
-                refuse(&stream, ERR_OUT_OF_FILES);
+                refuse(&stream, ERR_SERVER_FULL);
             }
         }
         None => thread::sleep(ACCEPT_BACKOFF),
