@@ -304,6 +304,6 @@ impl Room {
         if let Some(name) = &client.name {
             self.names.remove(name);
         }
-        client.conn.cut_by_room();
+        client.conn.cut();
     }
 }
