@@ -59,7 +59,8 @@ const SO_LINGER: c_int = 0x80;
 // and walks that bucket's queue, comparing addresses, until it finds a waiter of its own (all
 // of the queue if none is there). So a wake-up costs as much as the sleepers that share its
 // bucket: every thread asleep in the process, on whatever address, can make some other
-// thread's wake-up slower. Here every idle writer sleeps in `recv` on its outbox.
+// thread's wake-up slower. Here every idle writer sleeps in `recv` on its outbox, and so does
+// every idle worker of a pool on its job queue.
 //
 // Since Linux 6.16 (the futex "private hash" change), a multithreaded process no longer uses
 // the system's big shared table: it gets a private one of 4 x min(threads, CPUs) buckets (at
