@@ -51,7 +51,7 @@
 //! holds at most `EVENTS` lines for all readers together. Out of file descriptors (the server
 //! raises its soft `RLIMIT_NOFILE` to the hard limit at start), a newcomer gets
 //! `ERR server-full`.
-//! So does a newcomer past `MAX_THREADS` threads.
+//! So does a newcomer once `MAX_THREADS` threads run.
 //!
 //! # What to measure
 //!
@@ -99,10 +99,10 @@ const PROGRAM: &str = env!("CARGO_PKG_NAME");
 const DEFAULT_ADDR: &str = "127.0.0.1:7878";
 
 /// Stack reserved for each thread instead of std's 2 MiB. Our threads never recurse and keep
-/// their buffers on the heap, so they need little; this leaves room for a panic that prints a
-/// full backtrace. How much a thread really touches, and what another size changes, is
-/// measurable: the resident pages of each stack in `/proc/<pid>/smaps`, `VmSize` against
-/// `VmRSS` in `/proc/<pid>/status`.
+/// their buffers on the heap, so they need little; this size is chosen to leave room for a
+/// panic that prints a full backtrace. How much a thread really touches, and what another
+/// size changes, is measurable: the resident pages of each stack in `/proc/<pid>/smaps`,
+/// `VmSize` against `VmRSS` in `/proc/<pid>/status`.
 const STACK_SIZE: usize = 64 * 1024;
 
 /// Threads this server runs at most: the room's and two per client, so 7,999 clients. A cap

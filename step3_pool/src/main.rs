@@ -56,8 +56,8 @@
 //! holds at most `EVENTS` lines for all readers together. Out of file descriptors (the server
 //! raises its soft `RLIMIT_NOFILE` to the hard limit at start), a newcomer gets
 //! `ERR server-full`.
-//! So does a newcomer that finds no idle worker: at most N (`--workers`, up to `MAX_WORKERS`),
-//! two per client.
+//! So does a newcomer that finds no idle worker: the pool holds N workers (`--workers`, 2 to
+//! `MAX_WORKERS`), two per client.
 //!
 //! # What to measure
 //!
@@ -106,10 +106,10 @@ const DEFAULT_ADDR: &str = "127.0.0.1:7878";
 const DEFAULT_WORKERS: usize = 512;
 
 /// Stack reserved for each thread instead of std's 2 MiB. Our threads never recurse and keep
-/// their buffers on the heap, so they need little; this leaves room for a panic that prints a
-/// full backtrace. How much a thread really touches, and what another size changes, is
-/// measurable: the resident pages of each stack in `/proc/<pid>/smaps`, `VmSize` against
-/// `VmRSS` in `/proc/<pid>/status`.
+/// their buffers on the heap, so they need little; this size is chosen to leave room for a
+/// panic that prints a full backtrace. How much a thread really touches, and what another
+/// size changes, is measurable: the resident pages of each stack in `/proc/<pid>/smaps`,
+/// `VmSize` against `VmRSS` in `/proc/<pid>/status`.
 const STACK_SIZE: usize = 64 * 1024;
 
 /// The most workers `--workers` accepts: the same cap as step 2's `MAX_THREADS` (with the
