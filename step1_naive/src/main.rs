@@ -7,23 +7,25 @@
 //! means, and flow control, are the room's business (`room.rs`).
 //! Each client keeps the start of a line not finished yet (a line may arrive in pieces, or
 //! many in one read) and an outbox, so a write that would block loses nothing and waits for
-//! a later round. The messages of one read are encoded once, into one shared batch
-//! (`Rc<[u8]>`): every receiver's outbox is a queue of pointers to batches, plus how much of
-//! the first one is written. A client's pending output leaves up to 64 KiB at a time, copied
-//! into one buffer shared by all clients and sent with one `write(2)`.
+//! a later round.
+//! The messages of one read are encoded once, into one shared batch (`Rc<[u8]>`): every
+//! receiver's outbox is a queue of pointers to batches, plus how much of the first one is
+//! written. A client's pending output leaves up to 64 KiB at a time, copied into one buffer
+//! shared by all clients and sent with one `write(2)`.
 //! The declaration of `setsockopt` is written by hand in `sys.rs` (no `libc` crate), for the
 //! reset below.
 //!
 //! Flow control (PROTOCOL.md): while some client in the room has more than `SOFT` lines
-//! queued, the server reads from nobody. The talkers' lines wait in the kernel, then TCP
-//! makes their writes wait: the talker waits, at the pace of the slowest reader. Writing and
-//! accepting go on. A client that catches up within `PATIENCE` loses nothing. One that stays
-//! more than `SOFT` behind for longer than `PATIENCE` has stopped reading: it is cut, with
-//! `ERR too-slow` in one non-blocking write (after the rest of a line half written, if any;
-//! what the socket does not take is lost, so its last line may be torn), and closed at once
-//! with RST (`SO_LINGER` 0), without the linger a leaving client gets: the kernel frees what
-//! it still held for that peer at once, instead of trickling it to a client that does not
-//! read.
+//! queued, the server reads from nobody.
+//! The talkers' lines wait in the kernel, then TCP makes their writes wait: the talker
+//! waits, at the pace of the slowest reader. Writing and accepting go on. A client that
+//! catches up within `PATIENCE` loses nothing. One that stays more than `SOFT` behind for
+//! longer than `PATIENCE` has stopped reading: it is cut, with `ERR too-slow` in one
+//! non-blocking write (after the rest of a line half written, if any; what the socket does
+//! not take is lost, so its last line may be torn), and closed at once with RST
+//! (`SO_LINGER` 0), without the linger a leaving client gets: the kernel frees what it still
+//! held for that peer at once, instead of trickling it to a client that does not read. The
+//! count of clients behind is kept as they cross `SOFT`, so deciding whether to read is O(1).
 //!
 //! # Trade-off
 //! The loop never waits: with nobody connected, or everybody silent, it still asks the
@@ -33,11 +35,10 @@
 //! per round. Sleeping between rounds would save CPU and cost latency; step 4 gets both by
 //! asking the kernel to wake it only when a socket is ready (`poll`).
 //! One thread handles one read at a time, so every receiver sees the same order for free, and
-//! there are no locks. Flow control is fair to readers and hard on talkers: one slow reader
-//! slows the whole room down to its pace, and one that stopped reading freezes the room for
-//! up to `PATIENCE` (several that fall behind one after the other freeze it once each). A
-//! smaller `SOFT` pauses the room sooner and more often; a larger one costs more memory per
-//! client that does not read.
+//! there are no locks.
+//! Flow control is fair to readers and hard on talkers: one slow reader slows the whole room
+//! down to its pace, and one that stopped reading freezes the room for up to `PATIENCE`
+//! (several that fall behind one after the other freeze it once each).
 //!
 //! # Bounds
 //! `SOFT` = 1024 lines, `PATIENCE` = 2 s, `LINGER` = 10 s (`room.rs`). A line is at most
@@ -81,7 +82,7 @@ use std::process::ExitCode;
 
 use server::Server;
 
-const PROGRAM: &str = "step1_naive";
+const PROGRAM: &str = env!("CARGO_PKG_NAME");
 const DEFAULT_ADDR: &str = "127.0.0.1:7878";
 
 fn main() -> ExitCode {
@@ -95,7 +96,7 @@ fn main() -> ExitCode {
     Server::new(listener).run()
 }
 
-/// The only argument, if any, is the address to listen on.
+/// The only argument, if any: the address to listen on.
 fn listen_address() -> Result<String, String> {
     let mut args = std::env::args_os().skip(1);
     let Some(arg) = args.next() else {

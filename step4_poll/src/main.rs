@@ -10,32 +10,35 @@
 //! The messages of one read are encoded once, into one shared batch (`Rc<[u8]>`): every
 //! receiver's outbox is a queue of pointers to batches, plus how much of the first one is
 //! written. A client's pending output leaves up to 64 KiB at a time, copied into one buffer
-//! shared by all clients and sent with one `write(2)`, and `POLLOUT` is asked for only while
-//! some is left.
+//! shared by all clients and sent with one `write(2)`.
+//! `POLLOUT` is asked for only while some output is left.
 //! The declarations of `poll`, `getrlimit`, `setrlimit`, `listen` and `setsockopt` are written
 //! by hand in `sys.rs` (no `libc` crate): reading them is part of the lesson.
 //!
 //! Flow control (PROTOCOL.md): while some client in the room has more than `SOFT` lines
-//! queued, the server reads from nobody: it does not even ask `poll` about their input, so a
+//! queued, the server reads from nobody. It does not even ask `poll` about their input, so a
 //! paused round sleeps until a socket can take output, a newcomer knocks, or a deadline
-//! comes. The talkers' lines wait in the kernel, then TCP makes their writes wait: the
-//! talker waits, at the pace of the slowest reader. Writing and accepting go on. A client
-//! that catches up within `PATIENCE` loses nothing. One that stays more than `SOFT` behind
-//! for longer than `PATIENCE` has stopped reading: it is cut, with `ERR too-slow` in one
+//! comes.
+//! The talkers' lines wait in the kernel, then TCP makes their writes wait: the talker
+//! waits, at the pace of the slowest reader. Writing and accepting go on. A client that
+//! catches up within `PATIENCE` loses nothing. One that stays more than `SOFT` behind for
+//! longer than `PATIENCE` has stopped reading: it is cut, with `ERR too-slow` in one
 //! non-blocking write (after the rest of a line half written, if any; what the socket does
-//! not take is lost, so its last line may be torn), and closed at once with RST, without the
-//! linger a leaving client gets. The count of clients behind is kept as they cross `SOFT`,
-//! so deciding whether to read is O(1).
+//! not take is lost, so its last line may be torn), and closed at once with RST
+//! (`SO_LINGER` 0), without the linger a leaving client gets: the kernel frees what it still
+//! held for that peer at once, instead of trickling it to a client that does not read. The
+//! count of clients behind is kept as they cross `SOFT`, so deciding whether to read is O(1).
 //!
 //! # Trade-off
-//! With nothing to do the server sleeps; at start it raises its soft `RLIMIT_NOFILE` to the
-//! hard limit (every client costs a descriptor) and says how many clients that allows. One
-//! thread means no lock and one order of messages for everybody. But it uses one core however
-//! many the machine has, and every round costs O(n) in the number of connections even when
-//! one socket is ready: the kernel checks all n descriptors inside `poll` (and hooks itself
-//! onto their wait queues), and the loop scans all n entries and all n clients. `epoll`
-//! keeps the list of watched descriptors inside the kernel and returns only the ready ones,
-//! so a round costs O(ready).
+//! With nothing to do the server sleeps in `poll`; at start it raises its soft
+//! `RLIMIT_NOFILE` to the hard limit (every client costs a descriptor) and says how many
+//! clients that allows. But it uses one core however many the machine has, and every round
+//! costs O(n) in the number of connections even when one socket is ready: the kernel checks
+//! all n descriptors inside `poll` (and hooks itself onto their wait queues), and the loop
+//! scans all n entries and all n clients. `epoll` keeps the list of watched descriptors
+//! inside the kernel and returns only the ready ones, so a round costs O(ready).
+//! One thread handles one read at a time, so every receiver sees the same order for free, and
+//! there are no locks.
 //! Flow control is fair to readers and hard on talkers: one slow reader slows the whole room
 //! down to its pace, and one that stopped reading freezes the room for up to `PATIENCE`
 //! (several that fall behind one after the other freeze it once each).
@@ -85,7 +88,7 @@ use std::process::ExitCode;
 
 use server::Server;
 
-const PROGRAM: &str = "step4_poll";
+const PROGRAM: &str = env!("CARGO_PKG_NAME");
 const DEFAULT_ADDR: &str = "127.0.0.1:7878";
 /// Connections the kernel may queue before we accept them. A burst of newcomers beyond the
 /// queue, while a round over many clients runs, would have their SYN dropped and retried a
@@ -109,7 +112,7 @@ fn main() -> ExitCode {
     ExitCode::from(1)
 }
 
-/// The only argument, if any, is the address to listen on.
+/// The only argument, if any: the address to listen on.
 fn listen_address() -> Result<String, String> {
     let mut args = std::env::args_os().skip(1);
     let Some(arg) = args.next() else {
