@@ -74,6 +74,15 @@ impl Server {
         self.process.pid()
     }
 
+    /// CPU time the server has used so far, user and system, in clock ticks
+    /// (`kit::sys::clock_ticks_per_second()` a second), from `/proc/<pid>/stat`.
+    pub fn cpu_ticks(&mut self) -> u64 {
+        match kit::proc::stat(self.pid()) {
+            Ok(stat) => stat.cpu_ticks(),
+            Err(e) => self.fail(&format!("could not read /proc/{}/stat: {e}", self.pid())),
+        }
+    }
+
     /// How many sockets the server process holds open right now: the entries of
     /// `/proc/<pid>/fd` that are links to `socket:[...]` (Linux only).
     pub fn socket_count(&mut self) -> usize {
