@@ -80,8 +80,8 @@ test-step4: ## Grade step 4 only
 test-client: ## Test the client (plain mode through pipes, terminal mode in tmux)
 	$(CARGO) test --release -p client
 
-test-tools: ## Test the grader and the load generator themselves
-	$(CARGO) test --release -p grader -p loadgen
+test-tools: ## Test the grader, the load generator and their kit themselves
+	$(CARGO) test --release -p grader -p loadgen -p kit
 
 # Runs one extension's scenarios (grader/EXTENSIONS.md) against one step: its tests named
 # ext_<extension>_*, which are `#[ignore]`d everywhere else.
