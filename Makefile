@@ -20,7 +20,7 @@ help: ## List the targets
 
 # A part that is still the empty skeleton says so instead of failing obscurely.
 define need
-	@grep -q 'fn main() {}' $(1)/src/main.rs 2>/dev/null && { echo "$(1) is not written yet: see its issue"; exit 1; } || true
+	@grep -q 'fn main() {}' $(1)/src/main.rs 2>/dev/null && { echo "$(1) is not written yet: its src/main.rs is still the empty skeleton"; exit 1; } || true
 endef
 
 step1: ## Build step 1: one thread, a busy loop over non-blocking sockets
@@ -47,31 +47,44 @@ loadgen: ## Build the load generator
 	$(call need,loadgen)
 	$(CARGO) build --release -p loadgen
 
+# The extension scenarios (grader/EXTENSIONS.md) fail on the untouched steps by design, so the
+# test targets leave them out (`--skip`) and say in one line per extension how to run them.
+EXTENSIONS := join-leave who priv nick rate-limit idle-cpu pool-grows
+SKIP_EXTENSIONS := $(foreach ex,$(EXTENSIONS),--skip ext_$(subst -,_,$(ex))_)
+define extensions_note
+	@echo "Not run here: the extension scenarios of the graded tasks (exercises.md), one command each:"
+	@for ex in $(EXTENSIONS); do echo "  make grade EX=$$ex STEP=$(1)"; done
+endef
+
 test: ## Run the whole suite: the grader against every step, the client, the tools
 	@command -v tmux >/dev/null || echo "NOTE: tmux is not installed, the client's terminal test will be skipped (apt-get install tmux)"
-	$(CARGO) test --release --workspace
+	$(CARGO) test --release --workspace -- $(SKIP_EXTENSIONS)
+	$(call extensions_note,<step1|step2|step3|step4>)
 
 test-step1: ## Grade step 1 only
-	$(CARGO) test --release -p step1_naive
+	$(CARGO) test --release -p step1_naive -- $(SKIP_EXTENSIONS)
+	$(call extensions_note,step1)
 
 test-step2: ## Grade step 2 only
-	$(CARGO) test --release -p step2_threads
+	$(CARGO) test --release -p step2_threads -- $(SKIP_EXTENSIONS)
+	$(call extensions_note,step2)
 
 test-step3: ## Grade step 3 only
-	$(CARGO) test --release -p step3_pool
+	$(CARGO) test --release -p step3_pool -- $(SKIP_EXTENSIONS)
+	$(call extensions_note,step3)
 
 test-step4: ## Grade step 4 only
-	$(CARGO) test --release -p step4_poll
+	$(CARGO) test --release -p step4_poll -- $(SKIP_EXTENSIONS)
+	$(call extensions_note,step4)
 
 test-client: ## Test the client (plain mode through pipes, terminal mode in tmux)
 	$(CARGO) test --release -p client
 
-test-tools: ## Test the grader and the load generator themselves
-	$(CARGO) test --release -p grader -p loadgen
+test-tools: ## Test the grader, the load generator and their kit themselves
+	$(CARGO) test --release -p grader -p loadgen -p kit
 
-# The extension scenarios of the grader (grader/EXTENSIONS.md) are ignored by `make test`;
-# this runs one extension's scenarios against one step: its tests named ext_<extension>_*.
-EXTENSIONS := join-leave who priv nick rate-limit idle-cpu pool-grows
+# Runs one extension's scenarios (grader/EXTENSIONS.md) against one step: its tests named
+# ext_<extension>_*, which are `#[ignore]`d everywhere else.
 .PHONY: grade
 grade: ## Grade an exercise: make grade EX=who STEP=step4 (EX: see exercises.md)
 	@if [ -z "$(EX)" ] || [ -z "$(STEP)" ]; then \

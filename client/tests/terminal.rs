@@ -321,15 +321,10 @@ fn child_named(parent: u32, name: &str) -> Option<u32> {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        let Ok(stat) = kit::proc::stat(pid) else {
             continue;
         };
-        // "pid (comm) state ppid ...": the name is between the parentheses.
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let ppid = stat[close + 1..].split_whitespace().nth(1);
-        if &stat[open + 1..close] == name && ppid == Some(parent.to_string().as_str()) {
+        if stat.comm == name && stat.ppid == parent {
             return Some(pid);
         }
     }

@@ -92,33 +92,34 @@ macro_rules! conformance_tests {
 }
 
 /// Expands to one `#[test]` per extension scenario (`grader/EXTENSIONS.md`), run against the
-/// server binary `$bin`. Every one is `#[ignore]`d, so `make test` skips them; `make grade
-/// EX=who STEP=step4` runs one extension's scenarios, whose names start with `ext_who_`.
+/// server binary `$bin`. Every one is `#[ignore]`d, and the Makefile's test targets also leave
+/// them out by name (`--skip`), so `make test` neither runs nor lists them; `make grade EX=who
+/// STEP=step4` runs one extension's scenarios, whose names start with `ext_who_`.
 #[macro_export]
 macro_rules! extension_tests {
     ($bin:expr) => {
         $crate::extension_tests!(@each $bin;
-            "extension: make grade EX=join-leave STEP=<step>"
+            "extension: make grade EX=join-leave STEP=stepN, N = this crate's step"
                 => ext_join_leave_notices_when_clients_come_and_go,
-            "extension: make grade EX=join-leave STEP=<step>"
+            "extension: make grade EX=join-leave STEP=stepN, N = this crate's step"
                 => ext_join_leave_leave_comes_after_the_last_message,
-            "extension: make grade EX=who STEP=<step>"
+            "extension: make grade EX=who STEP=stepN, N = this crate's step"
                 => ext_who_lists_registered_names_in_byte_order,
-            "extension: make grade EX=who STEP=<step>"
+            "extension: make grade EX=who STEP=stepN, N = this crate's step"
                 => ext_who_refusals,
-            "extension: make grade EX=priv STEP=<step>"
+            "extension: make grade EX=priv STEP=stepN, N = this crate's step"
                 => ext_priv_reaches_only_the_named_client,
-            "extension: make grade EX=priv STEP=<step>"
+            "extension: make grade EX=priv STEP=stepN, N = this crate's step"
                 => ext_priv_refusals,
-            "extension: make grade EX=nick STEP=<step>"
+            "extension: make grade EX=nick STEP=stepN, N = this crate's step"
                 => ext_nick_renames_and_tells_the_others,
-            "extension: make grade EX=nick STEP=<step>"
+            "extension: make grade EX=nick STEP=stepN, N = this crate's step"
                 => ext_nick_refusals,
-            "extension: make grade EX=rate-limit STEP=<step>"
+            "extension: make grade EX=rate-limit STEP=stepN, N = this crate's step"
                 => ext_rate_limit_flood_is_refused_and_the_connection_stays,
-            "extension: make grade EX=idle-cpu STEP=<step>"
+            "extension: make grade EX=idle-cpu STEP=stepN, N = this crate's step"
                 => ext_idle_cpu_silent_server_sleeps_and_still_answers_fast,
-            "extension: make grade EX=pool-grows STEP=<step>"
+            "extension: make grade EX=pool-grows STEP=stepN, N = this crate's step"
                 => ext_pool_grows_from_workers_up_to_max_workers,
         );
     };

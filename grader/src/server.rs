@@ -1,11 +1,9 @@
 //! The server fixture: spawns the binary under test on a port the OS picks, kills it on drop.
 
 use crate::{Client, STARTUP_TIMEOUT};
-use std::collections::VecDeque;
-use std::io::{self, BufRead, BufReader};
+use kit::NotListening;
 use std::net::SocketAddr;
-use std::process::{Child, ChildStderr, Command, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
@@ -15,9 +13,8 @@ const STDERR_TAIL: usize = 20;
 /// A running server under test. Dropping it kills the process.
 pub struct Server {
     bin: String,
-    child: Child,
+    process: kit::Server,
     addr: SocketAddr,
-    stderr_tail: Arc<Mutex<VecDeque<String>>>,
     /// Set once a failure message has told the server's side, so `drop` does not repeat it.
     reported: bool,
 }
@@ -45,28 +42,22 @@ impl Server {
         Server::spawn(bin, command)
     }
 
-    fn spawn(bin: &str, mut command: Command) -> Server {
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+    fn spawn(bin: &str, command: Command) -> Server {
+        let process = kit::Server::spawn(command, STDERR_TAIL)
             .unwrap_or_else(|e| panic!("could not start the server `{bin}`: {e}"));
-        let stderr_tail = Arc::new(Mutex::new(VecDeque::new()));
-        if let Some(stderr) = child.stderr.take() {
-            keep_tail(stderr, Arc::clone(&stderr_tail));
-        }
-        let first_line = read_first_stdout_line(&mut child);
+        let listening = process.listening(STARTUP_TIMEOUT);
         let mut server = Server {
             bin: bin.to_string(),
-            child,
+            process,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            stderr_tail,
             reported: false,
         };
-        server.addr = match first_line {
-            Some(line) => server.parse_listening_line(&line),
-            None => server.fail(&format!(
+        server.addr = match listening {
+            Ok(addr) => addr,
+            Err(NotListening::Wrong(line)) => server.fail(&format!(
+                "the first line on stdout must be `listening on <ip>:<port>`, got {line:?}"
+            )),
+            Err(NotListening::Silent | NotListening::Closed) => server.fail(&format!(
                 "the server printed no `listening on <ip>:<port>` line within {STARTUP_TIMEOUT:?}"
             )),
         };
@@ -80,25 +71,25 @@ impl Server {
 
     /// The server's process id, to read its CPU time or threads in `/proc/<pid>/`.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
+    }
+
+    /// CPU time the server has used so far, user and system, in clock ticks
+    /// (`kit::sys::clock_ticks_per_second()` a second), from `/proc/<pid>/stat`.
+    pub fn cpu_ticks(&mut self) -> u64 {
+        match kit::proc::stat(self.pid()) {
+            Ok(stat) => stat.cpu_ticks(),
+            Err(e) => self.fail(&format!("could not read /proc/{}/stat: {e}", self.pid())),
+        }
     }
 
     /// How many sockets the server process holds open right now: the entries of
     /// `/proc/<pid>/fd` that are links to `socket:[...]` (Linux only).
     pub fn socket_count(&mut self) -> usize {
-        let dir = format!("/proc/{}/fd", self.pid());
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) => self.fail(&format!("could not list {dir}: {e}")),
-        };
-        let is_socket = |entry: std::io::Result<std::fs::DirEntry>| {
-            let target = std::fs::read_link(entry.ok()?.path()).ok()?;
-            Some(target.to_string_lossy().starts_with("socket:"))
-        };
-        entries
-            .filter_map(is_socket)
-            .filter(|&socket| socket)
-            .count()
+        match kit::proc::socket_count(self.pid()) {
+            Ok(count) => count,
+            Err(e) => self.fail(&format!("could not list /proc/{}/fd: {e}", self.pid())),
+        }
     }
 
     /// A new connection to the server.
@@ -115,7 +106,7 @@ impl Server {
 
     /// Fails unless the server process is still running (a server never exits on its own).
     pub fn assert_alive(&mut self) {
-        match self.child.try_wait() {
+        match self.process.exit_status() {
             Ok(None) => {}
             Ok(Some(_)) => self.fail("the server is no longer running (a server never exits)"),
             Err(e) => self.fail(&format!("could not ask whether the server runs: {e}")),
@@ -133,19 +124,6 @@ impl Server {
         first.expect_line("MSG fresh2 yes");
     }
 
-    fn parse_listening_line(&mut self, line: &str) -> SocketAddr {
-        let parsed = line
-            .trim_end_matches(['\r', '\n'])
-            .strip_prefix("listening on ")
-            .and_then(|addr| addr.parse().ok());
-        match parsed {
-            Some(addr) => addr,
-            None => self.fail(&format!(
-                "the first line on stdout must be `listening on <ip>:<port>`, got {line:?}"
-            )),
-        }
-    }
-
     fn fail(&mut self, what: &str) -> ! {
         self.reported = true;
         let report = self.report();
@@ -158,7 +136,7 @@ impl Server {
 
     /// The server's side of a failure: whether it still runs, and its last stderr lines.
     fn report(&mut self) -> String {
-        let status = match self.child.try_wait() {
+        let status = match self.process.exit_status() {
             Ok(Some(status)) => {
                 // Give the stderr thread a moment to collect the dying words.
                 thread::sleep(Duration::from_millis(100));
@@ -166,11 +144,7 @@ impl Server {
             }
             _ => "the server process is still running".to_string(),
         };
-        let tail = self
-            .stderr_tail
-            .lock()
-            .map(|t| t.clone())
-            .unwrap_or_default();
+        let tail = self.process.stderr_tail();
         if tail.is_empty() {
             return format!("{status}; it wrote nothing on stderr");
         }
@@ -186,43 +160,6 @@ impl Drop for Server {
             let report = self.report();
             eprintln!("server `{}` at the failure: {report}", self.bin);
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Then `process` drops, which kills the server.
     }
-}
-
-/// Reads the child's first stdout line on a thread, so that a silent server cannot hang the
-/// test, then keeps draining stdout so the server never blocks on a full pipe.
-fn read_first_stdout_line(child: &mut Child) -> Option<String> {
-    let stdout = child.stdout.take()?;
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        let _ = tx.send(reader.read_line(&mut line).map(|_| line));
-        let _ = io::copy(&mut reader, &mut io::sink());
-    });
-    match rx.recv_timeout(STARTUP_TIMEOUT) {
-        Ok(Ok(line)) if !line.is_empty() => Some(line),
-        _ => None,
-    }
-}
-
-/// Drains the child's stderr on a thread, keeping its last lines for failure messages.
-fn keep_tail(stderr: ChildStderr, tail: Arc<Mutex<VecDeque<String>>>) {
-    thread::spawn(move || {
-        let mut reader = BufReader::new(stderr);
-        let mut line = Vec::new();
-        while let Ok(n) = reader.read_until(b'\n', &mut line) {
-            if n == 0 {
-                return;
-            }
-            let Ok(mut tail) = tail.lock() else { return };
-            if tail.len() == STDERR_TAIL {
-                tail.pop_front();
-            }
-            tail.push_back(String::from_utf8_lossy(&line).trim_end().to_string());
-            line.clear();
-        }
-    });
 }

@@ -1,13 +1,10 @@
-//! The two socket options std does not offer on stable Rust, set through `setsockopt(2)`.
+//! The two socket options std does not offer on stable Rust, set through `setsockopt(2)`
+//! ([`kit::sys::set_option`]).
 
-use std::ffi::{c_int, c_void};
+use std::ffi::c_int;
 use std::io;
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
-
-unsafe extern "C" {
-    fn setsockopt(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: u32) -> c_int;
-}
 
 #[cfg(target_os = "linux")]
 mod consts {
@@ -46,20 +43,6 @@ pub fn set_recv_buffer(stream: &TcpStream, bytes: c_int) -> io::Result<()> {
 }
 
 fn set<T>(stream: &TcpStream, name: c_int, value: &T) -> io::Result<()> {
-    let len = u32::try_from(size_of::<T>()).map_err(io::Error::other)?;
-    // SAFETY: the descriptor belongs to `stream`, which outlives the call; `value` points to
-    // a live, initialised `T` of exactly `len` bytes that the kernel only reads.
-    let rc = unsafe {
-        setsockopt(
-            stream.as_raw_fd(),
-            consts::SOL_SOCKET,
-            name,
-            (value as *const T).cast(),
-            len,
-        )
-    };
-    if rc == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    // The descriptor belongs to `stream`, which outlives the call.
+    kit::sys::set_option(stream.as_raw_fd(), consts::SOL_SOCKET, name, value)
 }

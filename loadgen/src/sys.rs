@@ -5,15 +5,17 @@
 //!   address, and letting the kernel search for a free ephemeral port gets slow with thousands of
 //!   sockets (48 s for 19,900 here). Binding `127.0.0.x:port` ourselves takes well under a second.
 //! - `getrlimit`/`setrlimit`: raise the soft limit on open files to the hard one.
-//! - `sysconf(_SC_CLK_TCK)`: the unit of the CPU times in `/proc/<pid>/stat`.
 //! - `prctl(PR_SET_PDEATHSIG)`: a server loadgen started dies with it.
 //!
-//! Every call goes through `cvt`, which turns C's `-1` into `io::Error::last_os_error()`.
+//! Every call goes through `kit::sys::cvt`, which turns C's `-1` into
+//! `io::Error::last_os_error()`, or `cvt_r`, which also retries on `EINTR`; `setsockopt` is
+//! `kit::sys::set_option`, shared with the grader.
 
+use kit::sys::{cvt, cvt_r, set_option};
 use std::io;
 use std::net::{SocketAddrV4, TcpStream};
 use std::os::fd::FromRawFd;
-use std::os::raw::{c_int, c_long, c_short, c_uint, c_ulong, c_void};
+use std::os::raw::{c_int, c_short, c_uint, c_ulong};
 
 pub const POLLIN: c_short = 0x001;
 pub const POLLOUT: c_short = 0x004;
@@ -30,7 +32,6 @@ const TCP_QUICKACK: c_int = 12;
 const SO_REUSEADDR: c_int = 2;
 pub const RLIMIT_NPROC: c_int = 6;
 pub const RLIMIT_NOFILE: c_int = 7;
-const SC_CLK_TCK: c_int = 2;
 const PR_SET_PDEATHSIG: c_int = 1;
 const SIGKILL: c_ulong = 9;
 const EINPROGRESS: i32 = 115;
@@ -63,33 +64,11 @@ struct RLimit {
 unsafe extern "C" {
     fn poll(fds: *mut PollFd, nfds: c_ulong, timeout: c_int) -> c_int;
     fn socket(domain: c_int, kind: c_int, protocol: c_int) -> c_int;
-    fn setsockopt(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: c_uint)
-    -> c_int;
     fn bind(fd: c_int, addr: *const SockAddrIn, len: c_uint) -> c_int;
     fn connect(fd: c_int, addr: *const SockAddrIn, len: c_uint) -> c_int;
     fn getrlimit(resource: c_int, limit: *mut RLimit) -> c_int;
     fn setrlimit(resource: c_int, limit: *const RLimit) -> c_int;
-    fn sysconf(name: c_int) -> c_long;
     fn prctl(option: c_int, ...) -> c_int;
-}
-
-/// C's "-1 means failure, see errno" into a `Result`.
-fn cvt(ret: c_int) -> io::Result<c_int> {
-    if ret == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-/// `cvt`, retrying calls a signal interrupted.
-fn cvt_r(mut call: impl FnMut() -> c_int) -> io::Result<c_int> {
-    loop {
-        match cvt(call()) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
 }
 
 /// Waits until one of `fds` is ready or `timeout_ms` passed (-1: no limit); returns how many
@@ -117,10 +96,7 @@ pub fn connect_from(src: SocketAddrV4, dst: SocketAddrV4) -> io::Result<TcpStrea
     let fd = cvt(unsafe { socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) })?;
     // SAFETY: `fd` is a socket we just created and nobody else owns; the stream now closes it.
     let stream = unsafe { TcpStream::from_raw_fd(fd) };
-    let one: c_int = 1;
-    let len = size_of::<c_int>() as c_uint;
-    // SAFETY: `one` lives across the call and `len` is its size.
-    cvt(unsafe { setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, (&raw const one).cast(), len) })?;
+    set_option(fd, SOL_SOCKET, SO_REUSEADDR, &1)?;
     let (src, dst) = (sockaddr(src), sockaddr(dst));
     let len = size_of::<SockAddrIn>() as c_uint;
     // SAFETY: `src` is a valid sockaddr_in that outlives the call; `len` is its size.
@@ -137,11 +113,7 @@ pub fn connect_from(src: SocketAddrV4, dst: SocketAddrV4) -> io::Result<TcpStrea
 /// delayed-ACK timer (40 ms). The setting lasts only until the kernel next decides by itself,
 /// so it is renewed after every read.
 pub fn quick_ack(fd: c_int) -> io::Result<()> {
-    let one: c_int = 1;
-    let len = size_of::<c_int>() as c_uint;
-    // SAFETY: `one` lives across the call and `len` is its size.
-    cvt(unsafe { setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, (&raw const one).cast(), len) })
-        .map(|_| ())
+    set_option(fd, IPPROTO_TCP, TCP_QUICKACK, &1)
 }
 
 /// Raises the soft limit on open files to the hard limit; returns the limit now in force.
@@ -172,13 +144,6 @@ pub fn die_with_parent() -> io::Result<()> {
     // SAFETY: prctl(PR_SET_PDEATHSIG) reads only its integer arguments and is
     // async-signal-safe, as code between fork and exec must be.
     cvt(unsafe { prctl(PR_SET_PDEATHSIG, SIGKILL) }).map(|_| ())
-}
-
-/// Clock ticks per second: the unit of utime and stime in `/proc/<pid>/stat`.
-pub fn clock_ticks_per_second() -> u64 {
-    // SAFETY: sysconf only reads its integer argument.
-    let ticks = unsafe { sysconf(SC_CLK_TCK) };
-    if ticks > 0 { ticks as u64 } else { 100 }
 }
 
 #[cfg(test)]

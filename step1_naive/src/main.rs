@@ -1,168 +1,128 @@
 //! Step 1, the naive server: one thread that never sleeps.
 //!
-//! **Design.** The listener and every client socket are non-blocking, so no call ever waits.
-//! One loop tries `accept` until nothing is waiting, reads the clients and handles their
-//! complete lines, tries to write every client's pending output, then applies the flow
-//! control rule (below) and closes the clients that are finished.
-//! Each client keeps a read buffer (a line may arrive in pieces, or many in one read) and a
-//! queue of lines to write, so a write that would block loses nothing and waits for a later
-//! turn. A broadcast line is stored once (`Arc<[u8]>`) and each receiver's queue holds a
-//! reference to it; a queue is written with `writev`, many lines per call (see `flow.rs`).
+//! # Design
+//! The listener and every client socket are non-blocking, so no call ever waits. One loop
+//! (`server.rs`) tries `accept` until nobody is waiting, reads once from every client, and
+//! tries to write every client's pending output; then it starts again at once. What a line
+//! means, and flow control, are the room's business (`room.rs`).
+//! Each client keeps the start of a line not finished yet (a line may arrive in pieces, or
+//! many in one read) and an outbox, so a write that would block loses nothing and waits for
+//! a later round.
+//! The messages of one read are encoded once, into one shared batch (`Rc<[u8]>`): every
+//! receiver's outbox is a queue of pointers to batches, plus how much of the first one is
+//! written. A client's pending output leaves up to 64 KiB at a time, copied into one buffer
+//! shared by all clients and sent with one `write(2)`.
+//! The declaration of `setsockopt` is written by hand in `sys.rs` (no `libc` crate), for the
+//! reset below.
 //!
-//! **Flow control** (PROTOCOL.md): `SOFT` = 1024 lines, `PATIENCE` = 2 s (`flow.rs`).
-//! After the writes, each turn checks every client in the room. While one has more than
-//! `SOFT` lines queued, the next turn reads nobody: the talkers' lines wait in the kernel,
-//! then TCP makes the talkers' writes wait, so a paste goes out at the pace of the slowest
-//! reader. Accepting and writing go on. A client more than `SOFT` behind for longer than
-//! `PATIENCE` without a break has stopped reading: it gets `ERR too-slow` in one
-//! non-blocking attempt (after the rest of a half-written line; if the socket takes only part
-//! of that, the peer sees a torn line) and its socket and queue are dropped in the same turn.
-//! The close is a reset (`SO_LINGER` 0, set by hand in `sys.rs`): the kernel frees what it
-//! still held for that peer at once, instead of trickling it, for minutes, to a client that
-//! does not read; the `ERR` reaches the peer only if its socket had room. So no client can
-//! pause the room for longer than `PATIENCE`. A turn handles at most `TURN_LINES` = 256
-//! lines from all clients together, starting where the last turn stopped, and each line adds
-//! at most one line to each queue: no queue in the room ever holds more than
-//! `SOFT + TURN_LINES` = 1280 lines.
+//! Flow control (PROTOCOL.md): while some client in the room has more than `SOFT` lines
+//! queued, the server reads from nobody.
+//! The talkers' lines wait in the kernel, then TCP makes their writes wait: the talker
+//! waits, at the pace of the slowest reader. Writing and accepting go on. A client that
+//! catches up within `PATIENCE` loses nothing. One that stays more than `SOFT` behind for
+//! longer than `PATIENCE` has stopped reading: it is cut, with `ERR too-slow` in one
+//! non-blocking write (after the rest of a line half written, if any; what the socket does
+//! not take is lost, so its last line may be torn), and closed at once with RST
+//! (`SO_LINGER` 0), without the linger a leaving client gets: the kernel frees what it still
+//! held for that peer at once, instead of trickling it to a client that does not read. The
+//! count of clients behind is kept as they cross `SOFT`, so deciding whether to read is O(1).
 //!
-//! **Trade-off.** The loop spins: with nobody connected, or everybody silent, it still burns
-//! one core at 100%, asking the kernel "anything yet?" hundreds of thousands of times a
-//! second. Latency is excellent (a line is seen within one turn of the loop), but it is bought
-//! with CPU, and each turn costs one read syscall per client, ready or not: O(n) work per
-//! spin, so a turn gets slower as clients join (ten times the clients, a tenth of the turns).
-//! Sleeping between turns would save CPU and cost latency; step 4 fixes both by asking the
-//! kernel to wake us only when a socket is ready (`poll`).
-//! On the plus side, one thread handles one line at a time, so every receiver sees the same
-//! order for free, and there are no locks. Flow control makes everybody wait for the
-//! slowest reader, for up to `PATIENCE`: one client that stops reading pauses the room for
-//! 2 s before it is cut. A smaller `SOFT` pauses the room sooner and more often; a larger one
-//! costs more memory per client that does not read.
+//! # Trade-off
+//! The loop never waits: with nobody connected, or everybody silent, it still asks the
+//! kernel "anything yet?" for the listener and for every client, round after round. A line
+//! is seen within one round, and that is bought with CPU. Each round costs one read system
+//! call per client, ready or not, and one write per client with output queued: O(n) work
+//! per round. Sleeping between rounds would save CPU and cost latency; step 4 gets both by
+//! asking the kernel to wake it only when a socket is ready (`poll`).
+//! One thread handles one read at a time, so every receiver sees the same order for free, and
+//! there are no locks.
+//! Flow control is fair to readers and hard on talkers: one slow reader slows the whole room
+//! down to its pace, and one that stopped reading freezes the room for up to `PATIENCE`
+//! (several that fall behind one after the other freeze it once each).
 //!
-//! **Bounds.** A line is at most `MAX_LINE` = 1024 bytes (longer: `ERR line-too-long`, closed).
-//! A client's queue is at most 1280 lines (over 1.3 MB if all were of the longest, 1058
-//! bytes), plus the one fatal `ERR` of a client that leaves. Memory per client: about 200
-//! bytes fixed (the `Client` itself, its name twice); its read buffer, which holds at most
-//! `READ_CHUNK` + `MAX_LINE` + 1 bytes and keeps its largest capacity (at most 32 KiB); and
-//! 16 bytes per queued line (the queue keeps its largest capacity, at most 2048 references:
-//! 32 KiB). The text of a broadcast line (at most 1058 bytes, plus 16 of `Arc` counts) is
-//! stored once for all its receivers and freed when the last one has written it; an `ERR`
-//! reply is its own small allocation. A client that left (it closed, or got a fatal `ERR`)
-//! gets its last lines, then FIN, and its input is discarded until it closes, for at most
-//! `LINGER` = 10 s; then its socket is reset. The kernel's socket buffers come on top of
-//! all this, and are not in the process's RSS.
+//! # Bounds
+//! `SOFT` = 1024 lines, `PATIENCE` = 2 s, `LINGER` = 10 s (`room.rs`). A line is at most
+//! `MAX_LINE` = 1024 bytes (longer: `ERR line-too-long`, closed). A round reads at most
+//! 16 KiB from one client and 64 KiB from all together (`READ_CHUNK`, `ROUND_BUDGET`), and
+//! stops reading as soon as some client is more than `SOFT` behind. So a client's outbox
+//! holds at most `SOFT` + 2,731 lines, the output of one read on top of `SOFT`: a read of
+//! 16 KiB ends at most one line begun before it and holds at most 2,730 more `MSG x` lines
+//! (or, for the client that sent them, 8,191 more bad 2-byte lines: `SOFT` + 8,192 replies).
+//! Memory per client: the socket, its unfinished line (at most `MAX_LINE` + 1 bytes), and
+//! 24 bytes per queued batch (a pointer, a length, a count of lines); a broadcast batch's
+//! bytes are stored once however many outboxes hold it. Only a reply to one client is its
+//! own copy. A client that left (it closed, or got a fatal `ERR`) gets its last lines, then
+//! FIN, and its input is discarded until it closes, for at most `LINGER`; then its socket is
+//! reset. Out of file descriptors, a newcomer gets `ERR server-full` (`Server::turn_away`).
 //!
-//! **What to measure.** CPU at idle: `top -p <pid>`, or `utime + stime` in `/proc/<pid>/stat`
-//! read twice 5 s apart (expect about one core). Latency from `MSG` sent to `MSG` received
-//! (loadgen). How many clients it holds before a turn of the loop gets slow. How long a paste
-//! of 50,000 lines takes to reach two readers, and how long the room stays paused while a
-//! client does not read. Peak RSS (`VmHWM` in `/proc/<pid>/status`) with 1,000 clients that
-//! never read while one floods.
+//! # What to measure
+//! CPU at idle: `top -p <pid>`, or `utime + stime` in `/proc/<pid>/stat` read twice 5 s
+//! apart. Latency from `MSG` sent to `MSG` received (`loadgen`), as silent clients are
+//! added: how many clients it holds before a round of the loop gets slow. System calls per
+//! second (`strace -c -f -p <pid>`). Flow control: how long a paste of 50,000 lines takes to
+//! reach two readers, and how long the room stays paused while a client does not read; the
+//! peak RSS (`VmHWM` in `/proc/<pid>/status`) with 1,000 clients that never read while one
+//! floods. Then move `SOFT` or `PATIENCE` and measure again.
 //!
-//! **Try it.** `make step1 && ./target/release/step1_naive` (or `... 127.0.0.1:0` for any
-//! port), then in two other terminals `nc 127.0.0.1 7878` and type `USER alice`, `MSG hi`.
-//! Paste a file from a third: `(echo "USER s"; seq 1 50000 | sed 's/^/MSG line /') | nc -N
+//! # Try it
+//! `make step1 && ./target/release/step1_naive` (or `... 127.0.0.1:0` for any port), then in
+//! two other terminals `nc 127.0.0.1 7878` and type `USER alice`, `MSG hi`. Paste a file into
+//! the room from a third: `(echo "USER s"; seq 1 50000 | sed 's/^/MSG line /') | nc -N
 //! 127.0.0.1 7878`.
 
 mod client;
-mod flow;
+mod protocol;
 mod room;
+mod server;
 mod sys;
 
-use std::ffi::OsString;
-use std::fs::File;
 use std::io::{self, Write};
 use std::net::TcpListener;
-use std::process;
-use std::time::Instant;
+use std::process::ExitCode;
 
-use room::Room;
+use server::Server;
 
+const PROGRAM: &str = env!("CARGO_PKG_NAME");
 const DEFAULT_ADDR: &str = "127.0.0.1:7878";
-const SERVER_FULL: &[u8] = b"ERR server-full out of file descriptors, try again later\n";
-// Linux errno values for "too many open files" (this process, and the whole system).
-const EMFILE: i32 = 24;
-const ENFILE: i32 = 23;
 
-fn main() {
-    let listener = listen(std::env::args_os().skip(1).collect());
-    // Held in reserve so that, out of descriptors, we can still accept and refuse politely.
-    let mut spare = File::open("/dev/null").ok();
-    let mut room = Room::new();
-    loop {
-        accept_all(&listener, &mut room, &mut spare);
-        room.read_all();
-        room.flush_all();
-        let now = Instant::now();
-        room.apply_flow_control(now);
-        room.remove_gone(now);
-    }
+fn main() -> ExitCode {
+    let listener = match listen_address().and_then(|addr| bind(&addr)) {
+        Ok(listener) => listener,
+        Err(message) => {
+            eprintln!("{PROGRAM}: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    Server::new(listener).run()
 }
 
-/// Binds the address given as the only argument (or the default), non-blocking, and says
-/// where on stdout. Any failure here ends the program with status 2.
-fn listen(args: Vec<OsString>) -> TcpListener {
-    let addr = match args.as_slice() {
-        [] => DEFAULT_ADDR,
-        [arg] => arg
-            .to_str()
-            .unwrap_or_else(|| exit_with("the address is not valid text")),
-        _ => exit_with("usage: step1_naive [ADDR]   (default 127.0.0.1:7878)"),
+/// The only argument, if any: the address to listen on.
+fn listen_address() -> Result<String, String> {
+    let mut args = std::env::args_os().skip(1);
+    let Some(arg) = args.next() else {
+        return Ok(DEFAULT_ADDR.to_owned());
     };
-    let listener = match TcpListener::bind(addr) {
-        Ok(listener) => listener,
-        Err(e) => exit_with(&format!("cannot listen on {addr}: {e}")),
-    };
-    if let Err(e) = listener.set_nonblocking(true) {
-        exit_with(&format!("cannot make the listener non-blocking: {e}"));
+    if let Some(extra) = args.next() {
+        return Err(format!(
+            "unexpected argument {extra:?}; usage: {PROGRAM} [ADDR] (default {DEFAULT_ADDR})"
+        ));
     }
-    let local = match listener.local_addr() {
-        Ok(local) => local,
-        Err(e) => exit_with(&format!("cannot read the bound address: {e}")),
-    };
+    arg.into_string()
+        .map_err(|arg| format!("the address {arg:?} is not valid UTF-8"))
+}
+
+/// Listens on `addr`, non-blocking, and says where on stdout (the `listening on` line).
+fn bind(addr: &str) -> Result<TcpListener, String> {
+    let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("cannot make the listener non-blocking: {e}"))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
     let mut stdout = io::stdout().lock();
     if let Err(e) = writeln!(stdout, "listening on {local}").and_then(|()| stdout.flush()) {
-        eprintln!("cannot print the address on stdout: {e}");
+        eprintln!("{PROGRAM}: cannot print the address on stdout: {e}");
     }
-    listener
-}
-
-fn exit_with(message: &str) -> ! {
-    eprintln!("step1_naive: {message}");
-    process::exit(2);
-}
-
-/// Accepts every waiting connection, until the listener would block.
-fn accept_all(listener: &TcpListener, room: &mut Room, spare: &mut Option<File>) {
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => room.join(stream),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // The peer gave up while waiting in the queue: just take the next one.
-            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => continue,
-            // Out of descriptors: every accept fails, whether or not someone is waiting.
-            Err(e) if matches!(e.raw_os_error(), Some(EMFILE | ENFILE)) => {
-                turn_away(listener, spare);
-                return;
-            }
-            Err(e) => {
-                eprintln!("accept failed: {e}");
-                return;
-            }
-        }
-    }
-}
-
-/// Out of descriptors, a waiting newcomer would make `accept` fail on every turn forever.
-/// Free the spare descriptor, accept the newcomer, tell it `ERR server-full`, close it.
-fn turn_away(listener: &TcpListener, spare: &mut Option<File>) {
-    drop(spare.take());
-    if let Ok((mut stream, peer)) = listener.accept() {
-        eprintln!("out of file descriptors: turning {peer} away");
-        // Best effort, and never blocking: the room must not wait for a client it refuses.
-        if stream.set_nonblocking(true).is_ok() {
-            let _ = stream.write(SERVER_FULL);
-        }
-    }
-    *spare = File::open("/dev/null").ok();
+    Ok(listener)
 }

@@ -1,36 +1,39 @@
-//! The room: every connection, the names in use, and the protocol (PROTOCOL.md).
+//! The room: every client, the names in use, what a line means (PROTOCOL.md) and flow
+//! control. The server decides when to read, write or check a client; the room decides what
+//! that means for everybody. It keeps count of the clients that are more than `SOFT` lines
+//! behind, so that the server knows in O(1) whether it may read.
 
 use std::collections::HashSet;
 use std::io;
 use std::net::TcpStream;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::client::{Client, State, split_lines};
-use crate::flow::{Line, PATIENCE, SOFT, Standing, TURN_LINES};
+use crate::client::{Batch, Client, Lines, State};
+use crate::protocol::{
+    self, Command, ERR_ALREADY_REGISTERED, ERR_INVALID_NAME, ERR_INVALID_TEXT, ERR_LINE_TOO_LONG,
+    ERR_NAME_TAKEN, ERR_NOT_REGISTERED, ERR_TOO_SLOW, ERR_UNKNOWN_COMMAND, MAX_LINE,
+};
 
-/// Longest line a client may send, not counting CR/LF.
-pub const MAX_LINE: usize = 1024;
-const MAX_NAME: usize = 32;
-/// Bytes asked of one client per read; at most one read per client per turn keeps turns fair.
-const READ_CHUNK: usize = 16 * 1024;
-
-const UNKNOWN_COMMAND: &str = "ERR unknown-command expected USER <name> or MSG <text>\n";
-const INVALID_NAME: &str = "ERR invalid-name 1 to 32 bytes, no spaces or control characters\n";
-const NAME_TAKEN: &str = "ERR name-taken that name is in use\n";
-const ALREADY_REGISTERED: &str = "ERR already-registered you already have a name\n";
-const NOT_REGISTERED: &str = "ERR not-registered send USER <name> first\n";
-const EMPTY_MESSAGE: &str = "ERR empty-message MSG needs some text\n";
-const INVALID_TEXT: &str = "ERR invalid-text lines must be UTF-8 without control characters\n";
-const LINE_TOO_LONG: &str = "ERR line-too-long a line is at most 1024 bytes\n";
+/// How far a client in the room may fall behind: lines queued for it, not yet written. While
+/// one is further behind than this, the server reads from nobody.
+pub const SOFT: usize = 1024;
+/// How long a client may stay more than `SOFT` lines behind, the room paused for it, before
+/// it is cut as too slow.
+pub const PATIENCE: Duration = Duration::from_secs(2);
+/// How long a client that left may take to read its last bytes and close.
+pub const LINGER: Duration = Duration::from_secs(10);
 
 pub struct Room {
-    clients: Vec<Client>,
+    /// Removing one moves the last into its slot (`remove`).
+    pub clients: Vec<Client>,
     names: HashSet<String>,
-    /// Some client in the room was more than `SOFT` behind at the end of the last turn:
-    /// read nobody until it catches up or is cut.
-    someone_behind: bool,
-    /// The client the next turn starts reading from, when the budget ran out.
-    next_reader: usize,
+    /// How many clients have `behind_since` set: more than `SOFT` lines behind.
+    behind: usize,
+    /// Where a client's next lines are gathered before one write(2); shared by all clients.
+    scratch: Vec<u8>,
+    /// The messages of the read being handled, encoded, not yet shared with the receivers.
+    batch: Vec<u8>,
+    batch_lines: usize,
 }
 
 impl Room {
@@ -38,134 +41,62 @@ impl Room {
         Room {
             clients: Vec::new(),
             names: HashSet::new(),
-            someone_behind: false,
-            next_reader: 0,
+            behind: 0,
+            scratch: Vec::new(),
+            batch: Vec::new(),
+            batch_lines: 0,
         }
     }
 
-    pub fn join(&mut self, stream: TcpStream) {
-        // A blocking socket would freeze the whole loop on its first read: refuse it.
+    /// A new connection enters the room, as the last client. Returns false if its socket
+    /// cannot be made non-blocking: it is refused (dropped, so closed).
+    pub fn join(&mut self, stream: TcpStream) -> bool {
+        // A blocking socket would freeze the whole loop on its first read.
         if let Err(e) = stream.set_nonblocking(true) {
             eprintln!("cannot make a new connection non-blocking: {e}");
-            return;
+            return false;
         }
         // Without this, Nagle's algorithm holds back small messages waiting for an ACK.
         if let Err(e) = stream.set_nodelay(true) {
             eprintln!("cannot disable Nagle on a new connection: {e}");
         }
         self.clients.push(Client::new(stream));
+        true
     }
 
-    /// Handles at most `TURN_LINES` lines from the clients, in turn from where the last turn
-    /// stopped, reading a client only when it has no whole line waiting. While someone is
-    /// behind, talkers are not read at all: their lines wait in the kernel, and TCP makes
-    /// their writes wait (back-pressure).
-    pub fn read_all(&mut self) {
-        let mut buf = [0; READ_CHUNK];
-        let mut budget = if self.someone_behind { 0 } else { TURN_LINES };
-        let count = self.clients.len();
-        let start = self.next_reader.min(count);
-        for i in (start..count).chain(0..start) {
-            match self.clients[i].state {
-                State::Open if budget > 0 => {
-                    budget -= self.read_lines(i, &mut buf, budget);
-                    if budget == 0 {
-                        self.next_reader = i + 1;
-                    }
-                }
-                State::Draining => self.discard_input(i, &mut buf),
-                State::Open | State::Closing | State::Gone => {}
-            }
-        }
+    /// Takes client `i` out in O(1): the last client moves into slot `i`.
+    pub fn remove(&mut self, i: usize) -> Client {
+        debug_assert!(self.clients[i].behind_since.is_none());
+        self.clients.swap_remove(i)
     }
 
-    /// Tries to write every client's pending output; finishes the ones that are leaving.
-    pub fn flush_all(&mut self) {
-        for i in 0..self.clients.len() {
-            let client = &mut self.clients[i];
-            if client.state == State::Gone || client.state == State::Draining {
-                continue;
-            }
-            if let Err(e) = client.flush() {
-                self.drop_client(i, "write", e);
-                continue;
-            }
-            if client.state == State::Closing && client.outbox.is_empty() {
-                client.state = match client.shut_down() {
-                    Ok(()) => State::Draining,
-                    Err(_) => State::Gone,
-                };
-            }
-        }
+    /// Some client in the room is more than `SOFT` lines behind: nobody may talk.
+    pub fn is_paused(&self) -> bool {
+        self.behind > 0
     }
 
-    /// The rule of PROTOCOL.md, once per turn after the writes: notes whether someone in the
-    /// room is more than `SOFT` behind (then the next turn reads nobody), and cuts those that
-    /// have been behind for longer than `PATIENCE`.
-    pub fn apply_flow_control(&mut self, now: Instant) {
-        self.someone_behind = false;
-        for i in 0..self.clients.len() {
-            let client = &mut self.clients[i];
-            if client.state != State::Open {
-                continue;
+    /// One read from client `i` into `buf`, then its complete lines. Returns the bytes read.
+    pub fn read_lines(&mut self, i: usize, buf: &mut [u8]) -> usize {
+        let n = match self.clients[i].read_once(buf) {
+            // Every line it sent before closing was handled on earlier reads: nothing is lost.
+            Ok(0) => {
+                self.leave(i);
+                return 0;
             }
-            match client.lag.check(client.outbox.len(), now) {
-                Standing::Keeping => {}
-                Standing::Behind => self.someone_behind = true,
-                Standing::TooSlow => self.cut(i),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return 0,
+            Err(e) => {
+                self.close_on_error(i, "read", e);
+                return 0;
             }
-        }
-    }
-
-    /// Closes the sockets of finished clients, and resets those of clients that left more
-    /// than `LINGER` ago without reading their last bytes or closing (dropping a `TcpStream`
-    /// closes it).
-    pub fn remove_gone(&mut self, now: Instant) {
-        self.clients.retain(|client| {
-            if client.has_lingered(now) {
-                client.reset_on_close();
-                return false;
-            }
-            client.state != State::Gone
-        });
-    }
-
-    /// Reads client `i` once, unless a whole line already waits, and handles at most `budget`
-    /// of its lines. Returns how many it handled.
-    fn read_lines(&mut self, i: usize, buf: &mut [u8], budget: usize) -> usize {
-        if !self.clients[i].has_line() {
-            match self.clients[i].read_once(buf) {
-                // Every line it sent before closing was handled on earlier turns: nothing is
-                // lost.
-                Ok(0) => {
-                    self.leave(i);
-                    return 0;
-                }
-                Ok(n) => self.clients[i].inbox.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return 0,
-                Err(e) => {
-                    self.drop_client(i, "read", e);
-                    return 0;
-                }
-            }
-        }
-        let lines = split_lines(&mut self.clients[i].inbox, budget);
-        for line in &lines {
-            if self.clients[i].state != State::Open {
-                break;
-            }
-            self.handle_line(i, line);
-        }
-        // No LF yet but already too long (a CR may still come before the LF: allow one more).
-        let client = &self.clients[i];
-        if client.state == State::Open && !client.has_line() && client.inbox.len() > MAX_LINE + 1 {
-            self.fail(i, LINE_TOO_LONG);
-        }
-        lines.len()
+        };
+        self.handle_bytes(i, &buf[..n]);
+        self.broadcast(i);
+        n
     }
 
     /// After our FIN: read what the peer still sends, until it closes too.
-    fn discard_input(&mut self, i: usize, buf: &mut [u8]) {
+    pub fn discard_input(&mut self, i: usize, buf: &mut [u8]) {
         match self.clients[i].read_once(buf) {
             Ok(0) => self.clients[i].state = State::Gone,
             Ok(_) => {}
@@ -174,36 +105,109 @@ impl Room {
         }
     }
 
+    /// Writes client `i`'s pending output; a leaving client whose output is all written
+    /// sends FIN and starts draining.
+    pub fn flush(&mut self, i: usize) {
+        if let Err(e) = self.clients[i].flush(&mut self.scratch) {
+            self.close_on_error(i, "write", e);
+            return;
+        }
+        self.note_lag(i);
+        let client = &mut self.clients[i];
+        if client.state == State::Closing && client.outbox.is_empty() {
+            client.state = match client.shut_down() {
+                Ok(()) => State::Draining,
+                Err(_) => State::Gone,
+            };
+        }
+    }
+
+    /// Cuts client `i` if it has been more than `SOFT` behind for longer than `PATIENCE`,
+    /// and lets it go (with RST) if it left more than `LINGER` ago and is still there;
+    /// otherwise returns when one of those will be due.
+    pub fn check_deadlines(&mut self, i: usize, now: Instant) -> Option<Instant> {
+        let client = &mut self.clients[i];
+        if let Some(since) = client.behind_since {
+            let deadline = since + PATIENCE;
+            if now < deadline {
+                return Some(deadline);
+            }
+            self.cut(i);
+            return None;
+        }
+        if client.state == State::Gone {
+            return None;
+        }
+        let deadline = client.left_at? + LINGER;
+        if now < deadline {
+            return Some(deadline);
+        }
+        client.reset_on_close();
+        client.state = State::Gone;
+        None
+    }
+
+    /// Handles every complete line in `bytes`, straight from the read buffer: only the start
+    /// of an unfinished line is copied, into the client's `unfinished`.
+    fn handle_bytes(&mut self, i: usize, mut bytes: &[u8]) {
+        if !self.clients[i].unfinished.is_empty() {
+            let Some(newline) = find_newline(bytes) else {
+                self.keep_unfinished(i, bytes);
+                return;
+            };
+            let mut line = std::mem::take(&mut self.clients[i].unfinished);
+            line.extend_from_slice(&bytes[..newline]);
+            self.handle_line(i, &line);
+            line.clear();
+            self.clients[i].unfinished = line;
+            bytes = &bytes[newline + 1..];
+        }
+        while let Some(newline) = find_newline(bytes) {
+            if self.clients[i].state != State::Open {
+                return;
+            }
+            self.handle_line(i, &bytes[..newline]);
+            bytes = &bytes[newline + 1..];
+        }
+        self.keep_unfinished(i, bytes);
+    }
+
+    fn keep_unfinished(&mut self, i: usize, bytes: &[u8]) {
+        let client = &mut self.clients[i];
+        if client.state != State::Open {
+            return;
+        }
+        client.unfinished.extend_from_slice(bytes);
+        // No LF yet but already too long (a CR may still come before the LF: allow one more).
+        if client.unfinished.len() > MAX_LINE + 1 {
+            self.reply(i, ERR_LINE_TOO_LONG);
+            self.leave(i);
+        }
+    }
+
     /// Applies one line (without its LF) from client `i`, in the order of PROTOCOL.md.
     pub fn handle_line(&mut self, i: usize, line: &[u8]) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.len() > MAX_LINE {
-            self.fail(i, LINE_TOO_LONG);
+        if line.strip_suffix(b"\r").unwrap_or(line).len() > MAX_LINE {
+            self.reply(i, ERR_LINE_TOO_LONG);
+            self.leave(i);
             return;
         }
-        if line.is_empty() {
-            return;
-        }
-        let Ok(line) = std::str::from_utf8(line) else {
-            self.reply(i, INVALID_TEXT);
-            return;
-        };
-        if let Some(name) = line.strip_prefix("USER ") {
-            self.register(i, name);
-        } else if let Some(text) = line.strip_prefix("MSG ") {
-            self.post(i, text);
-        } else {
-            self.reply(i, UNKNOWN_COMMAND);
+        match protocol::parse(line) {
+            Command::Empty => {}
+            Command::User(name) => self.register(i, name),
+            Command::Msg(text) => self.post(i, text),
+            Command::NotUtf8 => self.reply(i, ERR_INVALID_TEXT),
+            Command::Unknown => self.reply(i, ERR_UNKNOWN_COMMAND),
         }
     }
 
     fn register(&mut self, i: usize, name: &str) {
         let refusal = if self.clients[i].name.is_some() {
-            ALREADY_REGISTERED
-        } else if !is_valid_name(name) {
-            INVALID_NAME
+            ERR_ALREADY_REGISTERED
+        } else if !protocol::is_valid_name(name) {
+            ERR_INVALID_NAME
         } else if self.names.contains(name) {
-            NAME_TAKEN
+            ERR_NAME_TAKEN
         } else {
             self.names.insert(name.to_string());
             self.clients[i].name = Some(name.to_string());
@@ -214,112 +218,104 @@ impl Room {
 
     fn post(&mut self, i: usize, text: &str) {
         let Some(name) = &self.clients[i].name else {
-            self.reply(i, NOT_REGISTERED);
+            self.reply(i, ERR_NOT_REGISTERED);
             return;
         };
-        if text.is_empty() {
-            self.reply(i, EMPTY_MESSAGE);
+        if let Err(refusal) = protocol::check_text(text) {
+            self.reply(i, refusal);
             return;
         }
-        if !is_valid_text(text) {
-            self.reply(i, INVALID_TEXT);
-            return;
+        // Encoded once, straight into the batch of this read.
+        for part in [b"MSG ", name.as_bytes(), b" ", text.as_bytes(), b"\n"] {
+            self.batch.extend_from_slice(part);
         }
-        let line = Line::from(format!("MSG {name} {text}\n").as_bytes());
-        self.broadcast(i, &line);
+        self.batch_lines += 1;
     }
 
-    /// Queues `line` for every registered client but the sender: one copy of the bytes, one
-    /// reference per receiver. One thread handles one line at a time, so every receiver gets
-    /// the same order.
-    pub fn broadcast(&mut self, sender: usize, line: &Line) {
+    /// Queues the messages of the read just handled for every registered client but their
+    /// sender: copied once into a shared batch, which every receiver's outbox points to.
+    /// During one read only the sender changes (it may register, get replies, or leave),
+    /// and it is not among the receivers, so a batch reaches each of them exactly as its
+    /// lines one by one would. One thread handles one read at a time, so every receiver
+    /// gets the same order.
+    fn broadcast(&mut self, sender: usize) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let bytes = Lines::from(&self.batch[..]);
+        let lines = self.batch_lines;
+        self.batch.clear();
+        self.batch_lines = 0;
         for j in 0..self.clients.len() {
             if j != sender && self.clients[j].name.is_some() {
-                self.clients[j].queue(Line::clone(line));
+                let bytes = Lines::clone(&bytes);
+                self.queue(j, Batch { bytes, lines });
             }
         }
     }
 
-    /// Queues a reply (an ERR) for client `i` alone.
-    fn reply(&mut self, i: usize, text: &str) {
-        self.clients[i].queue(Line::from(text.as_bytes()));
+    /// Queues `batch` for client `i`. Never refused: the server stops reading while a client
+    /// is more than `SOFT` behind, so an outbox grows past `SOFT` by one read at most.
+    fn queue(&mut self, i: usize, batch: Batch) {
+        self.clients[i].queue(batch);
+        self.note_lag(i);
     }
 
-    /// A fatal ERR: it goes out after what is queued, then the connection closes.
-    fn fail(&mut self, i: usize, err: &str) {
-        self.reply(i, err);
-        self.leave(i);
+    /// Queues one line (an `ERR`) for client `i` alone; it stays open.
+    fn reply(&mut self, i: usize, err: &str) {
+        let bytes = Lines::from(err.as_bytes());
+        self.queue(i, Batch { bytes, lines: 1 });
     }
 
-    /// Client `i` stayed too far behind for too long: one last attempt to tell it, then its
-    /// socket and its backlog go at the end of this turn, without waiting for it. The close
-    /// is a reset, so the kernel does not keep trickling megabytes to a peer that does not
-    /// read: the `ERR` arrives only if the socket sent it at once.
-    fn cut(&mut self, i: usize) {
+    /// Client `i` stayed more than `SOFT` behind for longer than `PATIENCE`: out of the
+    /// room, last word `ERR too-slow` (best effort), and closed at the end of this round with
+    /// RST, without the linger a leaving client gets.
+    pub fn cut(&mut self, i: usize) {
         eprintln!("a client stayed over {SOFT} lines behind for {PATIENCE:?}; cutting it");
-        let too_slow = format!(
-            "ERR too-slow you stayed over {SOFT} lines behind for {} s\n",
-            PATIENCE.as_secs()
-        );
-        let client = &self.clients[i];
-        client
-            .outbox
-            .write_last(&client.stream, too_slow.as_bytes());
-        client.reset_on_close();
         self.leave(i);
-        self.clients[i].state = State::Gone;
+        let bytes = Lines::from(ERR_TOO_SLOW.as_bytes());
+        self.clients[i].cut(Batch { bytes, lines: 1 }, &mut self.scratch);
     }
 
-    /// Takes client `i` out of the room at once (its name is free again) and lets its
-    /// pending output drain, for at most `LINGER`, before the connection closes.
+    /// Client `i` is done (it closed, or got a fatal `ERR`): out of the room at once, its
+    /// name free again; what is queued for it still goes out, then it closes.
     fn leave(&mut self, i: usize) {
         let client = &mut self.clients[i];
         if let Some(name) = client.name.take() {
             self.names.remove(&name);
         }
-        client.inbox.clear();
-        client.state = State::Closing;
-        client.left_at = Some(Instant::now());
+        client.start_closing();
+        // Out of the room, it gets nothing more: its backlog no longer holds the room back.
+        self.note_lag(i);
     }
 
-    /// The connection failed (reset, broken pipe): nothing more can be sent, close it now.
-    fn drop_client(&mut self, i: usize, what: &str, e: io::Error) {
-        eprintln!("{what} failed, dropping a client: {e}");
+    /// The connection failed (reset, broken pipe): log it, and close at once, since nothing
+    /// more can be sent.
+    fn close_on_error(&mut self, i: usize, what: &str, e: io::Error) {
+        eprintln!("{what} failed, closing a connection: {e}");
         self.leave(i);
         self.clients[i].state = State::Gone;
     }
-}
 
-fn is_valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME
-        && !name.chars().any(|c| c.is_whitespace() || c.is_control())
-}
-
-fn is_valid_text(text: &str) -> bool {
-    !text.chars().any(char::is_control)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{is_valid_name, is_valid_text};
-
-    #[test]
-    fn names() {
-        assert!(is_valid_name("alice"));
-        assert!(is_valid_name("é"));
-        assert!(is_valid_name(&"a".repeat(32)));
-        assert!(!is_valid_name(&"a".repeat(33)));
-        assert!(!is_valid_name(""));
-        assert!(!is_valid_name("a b"));
-        assert!(!is_valid_name("a\tb"));
-        assert!(!is_valid_name("a\u{7f}"));
+    /// Keeps `behind` right after client `i`'s outbox grew or shrank, or it left the room:
+    /// only a client in the room counts, and only when it crosses `SOFT`, so this is O(1).
+    fn note_lag(&mut self, i: usize) {
+        let client = &mut self.clients[i];
+        let over = client.state == State::Open && client.outbox.lines() > SOFT;
+        match (over, client.behind_since.is_some()) {
+            (true, false) => {
+                client.behind_since = Some(Instant::now());
+                self.behind += 1;
+            }
+            (false, true) => {
+                client.behind_since = None;
+                self.behind -= 1;
+            }
+            _ => {}
+        }
     }
+}
 
-    #[test]
-    fn texts() {
-        assert!(is_valid_text("hello, world"));
-        assert!(!is_valid_text("tab\there"));
-        assert!(!is_valid_text("bell\u{7}"));
-    }
+fn find_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == b'\n')
 }

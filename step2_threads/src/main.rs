@@ -1,64 +1,78 @@
 //! Step 2: a thread per connection, messages passed through `std::sync::mpsc` channels.
 //!
-//! **Design.** Each connection gets a reader thread, which cuts its bytes into lines and sends
-//! them to the room over one shared channel, and a writer thread, which empties the
-//! connection's own outbox into its socket. One room thread owns the names and the outboxes
-//! and handles the readers' events in order, so every client sees the messages in the same
-//! order. The room works in rounds: it takes every event already waiting (at most
-//! `ROUND_EVENTS`), handles them, then hands each client *one* batch (a `Vec` of shared lines,
-//! `Arc<str>`) with everything the round produced for it. A writer sleeps until a batch comes,
-//! copies every line waiting into one buffer, and gives it to the kernel in one `write` (up to
-//! 64 KiB at a time). So the cost of waking a thread (a `FUTEX_WAKE` in the room, a context
-//! switch into the writer) is paid once per batch, not once per message: under load a batch
-//! holds hundreds of lines. Count the wake-ups: `voluntary_ctxt_switches` of the writers in
-//! `/proc/<pid>/task/*/status`, or `perf trace -s -p <pid>` for the futex and write calls.
+//! # Design
 //!
-//! **Flow control** (PROTOCOL.md). `SOFT` = 2048 lines, `PATIENCE` = 2 s. Every queue is
-//! bounded. The readers' channel holds at most `EVENTS` events; an outbox counts every line the
-//! server holds for its client (handed over or not, until the kernel took it) and the room
-//! never lets it pass `SOFT`: a round takes no more events than the fullest outbox has room
-//! for (each event adds at most one line to each outbox). While some client's outbox is full
-//! the room takes no event at all: the channel fills, every reader blocks in `send` and stops
-//! reading its socket, and TCP makes the talkers' writes wait. The talker waits, at the pace of
-//! the slowest reader; writing and accepting go on. A client that makes room within `PATIENCE`
+//! Each connection gets a reader thread, which cuts its bytes into lines and sends them to the
+//! room over one shared channel, and a writer thread, which empties the connection's own
+//! outbox into its socket. One room thread owns the names and the outboxes and handles the
+//! readers' events in order, so every client sees the messages in the same order. The room
+//! works in rounds: it takes every event already waiting (at most `ROUND_EVENTS`), handles
+//! them, then hands each client *one* batch (a `Vec` of shared lines, `Arc<str>`) with
+//! everything the round produced for it. A writer sleeps until a batch comes, copies every line
+//! waiting into one buffer, and gives it to the kernel in one `write` (up to `WRITE_CHUNK` at a
+//! time). So the cost of waking a thread (a `FUTEX_WAKE` in the room, a context switch into
+//! the writer) is paid once per batch, not once per message.
+//!
+//! Flow control (PROTOCOL.md): `SOFT` = 2048 lines, `PATIENCE` = 2 s. Every queue is bounded.
+//! The readers' channel holds at most `EVENTS` events; an outbox counts every line the server
+//! holds for its client (handed over or not, until the kernel took it) and the room never lets
+//! it pass `SOFT`: a round takes no more events than the fullest outbox has room for (each
+//! event adds at most one line to each outbox). While some client's outbox is full the room
+//! takes no event at all: the channel fills, every reader blocks in `send` and stops reading
+//! its socket, and TCP makes the talkers' writes wait. The talker waits, at the pace of the
+//! slowest reader; writing and accepting go on. A client that makes room within `PATIENCE`
 //! loses nothing. One that stays full for `PATIENCE` (counted from when the room first found it
-//! full) has stopped reading: the room forgets it and the writer, which wakes every
-//! `WRITE_TICK` from a blocked `write`, tries `ERR too-slow` once without blocking and closes
-//! the socket with RST, so its threads and buffers are gone within a second. The room never
-//! blocks on one client: `SyncSender::send_timeout` is not stable Rust, so the room uses
-//! `try_send` and retries every `RETRY`, with the outbox's own count of lines as the bound
-//! (a channel bounded in batches alone would not bound the lines).
+//! full) has stopped reading: the room cuts it. Its writer, which wakes every `WRITE_TICK` from
+//! a blocked `write`, tries `ERR too-slow` once without blocking and closes the socket with
+//! RST, so its reader and writer end and its buffers are freed. The room never blocks on one
+//! client: `SyncSender::send_timeout` is not stable Rust, so the room uses `try_send` and
+//! retries every `RETRY`, with the outbox's own count of lines as the bound (a channel bounded
+//! in batches alone would not bound the lines).
 //!
-//! **Trade-off.** The code reads top to bottom like the blocking I/O it is, and the kernel
-//! spreads the threads over every core. But every client costs two threads: two kernel tasks (a
-//! pid each), two stacks (`STACK_SIZE` reserved, a few pages touched), eight memory mappings,
-//! and two thread spawns when it connects. Thousands of sleeping threads are not free either:
-//! the threads of one process share one futex hash table in the kernel (since Linux 6.16 a
-//! private one, sized by the number of CPUs), and a wake-up walks the bucket of every thread
-//! asleep in it; so at start the server asks for a table sized for `MAX_THREADS`
-//! (`sys::size_futex_hash`). Flow control is fair to readers and hard on talkers: one slow reader slows the
-//! whole room, and one that stopped reading freezes it for up to `PATIENCE`.
+//! # Trade-off
 //!
-//! **Bounds.** A line is at most `MAX_LINE` = 1024 bytes (longer: `ERR line-too-long`,
-//! closed). Per client: at most `SOFT` lines queued, shared with the other outboxes (a message
-//! is stored once however many clients wait for it), plus the writer's buffer of at most
-//! 64 KiB; the room's channel holds at most `EVENTS` lines for all readers together. At most
-//! `MAX_THREADS` threads run; past that, and out of file descriptors (the server raises its
-//! soft `RLIMIT_NOFILE` to the hard limit at start), a newcomer gets `ERR server-full`.
+//! The code reads top to bottom like the blocking I/O it is, and the kernel spreads the threads
+//! over every core. But every client costs two threads: two kernel tasks (a pid each), two
+//! stacks (`STACK_SIZE` reserved each) with their memory mappings, and two thread spawns when
+//! it connects.
+//! Sleeping threads are not free either: the threads of one process share one futex hash table
+//! in the kernel (since Linux 6.16 a private one, sized by the number of CPUs), and a wake-up
+//! walks the bucket of every thread asleep in it; so at start the server asks for a table sized
+//! for the threads it may run (`sys::size_futex_hash`). Flow control is fair to readers and
+//! hard on talkers: one slow reader slows the whole room, and one that stopped reading freezes
+//! it for up to `PATIENCE`.
 //!
-//! **What to measure.** How many registered clients fit before the first `ERR server-full`,
-//! and what ends it (`vm.max_map_count`, `kernel.pid_max`, `kernel.threads-max`, open files);
-//! resident memory per client (`VmRSS` in `/proc/<pid>/status`); connections per second under
-//! churn against step 3's pool; messages delivered per second with 100 and 1,000 clients all
-//! sending (`loadgen fanout`), then with `ROUND_EVENTS` = 1 (a batch per message), with the
-//! context switches of both. Flow control: a 50,000-line paste to two readers (how long,
-//! whether both get every line); peak RSS (`VmHWM`) with 1,000 clients that never read while
-//! one floods; how long the room freezes when one client reads a byte now and then.
+//! # Bounds
 //!
-//! **Try it.** `make step2 && ./target/release/step2_threads`, then `nc 127.0.0.1 7878` in two
-//! terminals, type `USER alice` in one and `USER bob` in the other, then `MSG hello`. Paste a
-//! file into the room from a third: `(echo "USER s"; seq 1 50000 | sed 's/^/MSG line /') |
-//! nc -N 127.0.0.1 7878`.
+//! A line is at most `MAX_LINE` = 1024 bytes (longer: `ERR line-too-long`, then the reader
+//! discards input for at most `LINGER` and the socket closes). Per client: at most `SOFT`
+//! lines queued, shared with the other outboxes (a message is stored once however many clients
+//! wait for it), plus the writer's buffer of at most `WRITE_CHUNK` bytes; the room's channel
+//! holds at most `EVENTS` lines for all readers together. Out of file descriptors (the server
+//! raises its soft `RLIMIT_NOFILE` to the hard limit at start), a newcomer gets
+//! `ERR server-full`.
+//! So does a newcomer once `MAX_THREADS` threads run.
+//!
+//! # What to measure
+//!
+//! How many registered clients fit before the first `ERR server-full`, and what ends it
+//! (`vm.max_map_count`, `kernel.pid_max`, `kernel.threads-max`, open files); resident memory
+//! per client (`VmRSS` in `/proc/<pid>/status`) and memory mappings (`/proc/<pid>/maps`);
+//! connections per second under churn against step 3's pool; messages delivered per second
+//! with 100 and 1,000 clients all sending (`loadgen fanout`), then with `ROUND_EVENTS` = 1 (a
+//! batch per message). The cost of one delivery and where it goes: the writers' wake-ups per
+//! delivered message (`voluntary_ctxt_switches` in `/proc/<pid>/task/*/status`), and the time
+//! in futex calls against `write` (`perf trace -s -p <pid>`, or `perf top -p <pid>`). Flow
+//! control: a 50,000-line paste to two readers (how long, whether both get every line); peak
+//! RSS (`VmHWM`) with 1,000 clients that never read while one floods; how long the room freezes
+//! when one client reads a byte now and then.
+//!
+//! # Try it
+//!
+//! `make step2 && ./target/release/step2_threads`, then `nc 127.0.0.1 7878` in two terminals,
+//! type `USER alice` in one and `USER bob` in the other, then `MSG hello`. Paste a file into
+//! the room from a third: `(echo "USER s"; seq 1 50000 | sed 's/^/MSG line /') | nc -N
+//! 127.0.0.1 7878`.
 
 mod connection;
 mod outbox;
@@ -66,6 +80,7 @@ mod protocol;
 mod room;
 mod sys;
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -77,26 +92,23 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use connection::Connection;
-use protocol::{ERR_OUT_OF_FILES, ERR_SERVER_FULL};
+use protocol::ERR_SERVER_FULL;
 use room::{ClientId, Event};
 
 const PROGRAM: &str = env!("CARGO_PKG_NAME");
 const DEFAULT_ADDR: &str = "127.0.0.1:7878";
 
 /// Stack reserved for each thread instead of std's 2 MiB. Our threads never recurse and keep
-/// their buffers on the heap: the most any of them touched was 16 KiB in a release build and
-/// 20 KiB in a debug one (resident pages of each stack in `/proc/PID/smaps`, thread-local
-/// storage included), and the grader passes with 16 KiB stacks. A panic printing a full
-/// backtrace fits in 64 KiB. A smaller stack saves address space, not clients: see below.
+/// their buffers on the heap, so they need little; this size is chosen to leave room for a
+/// panic that prints a full backtrace. How much a thread really touches, and what another
+/// size changes, is measurable: the resident pages of each stack in `/proc/<pid>/smaps`,
+/// `VmSize` against `VmRSS` in `/proc/<pid>/status`.
 const STACK_SIZE: usize = 64 * 1024;
 
-/// Threads this server runs at most: the room's and two per client, so 7,999 clients. What
-/// binds first is `vm.max_map_count` (65,530 by default), because each thread takes four
-/// memory mappings: its stack, the stack's guard page, and the same two for the signal stack
-/// std gives each thread to report a stack overflow. Without this cap the server died at
-/// 8,183 clients (16,367 threads), 2 MiB or 64 KiB stacks alike: a new thread could not map
-/// its signal stack and std aborted the whole process. Stopping here leaves about 1,500
-/// mappings spare, and the refusal is ours: `ERR server-full`.
+/// Threads this server runs at most: the room's and two per client, so 7,999 clients. A cap
+/// of our own, meant to stay below the system's limits on threads, pids and memory mappings:
+/// past it, a newcomer hears our `ERR server-full` instead of meeting whichever of those
+/// limits comes first.
 const MAX_THREADS: usize = 16_000;
 
 /// Our threads now running, counted against `MAX_THREADS`.
@@ -117,17 +129,17 @@ const ENFILE: i32 = 23;
 const LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
-    let addr = match parse_args() {
+    let addr = match listen_address() {
         Ok(addr) => addr,
         Err(message) => {
-            eprintln!("{PROGRAM}: {message}\nusage: {PROGRAM} [ADDR]");
+            eprintln!("{PROGRAM}: {message}");
             return ExitCode::from(2);
         }
     };
-    let listener = match TcpListener::bind(&addr) {
+    let listener = match bind(&addr) {
         Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("{PROGRAM}: cannot listen on {addr}: {e}");
+        Err(message) => {
+            eprintln!("{PROGRAM}: {message}");
             return ExitCode::from(2);
         }
     };
@@ -150,14 +162,29 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The only argument is the address to listen on.
-fn parse_args() -> Result<String, String> {
-    let mut args = std::env::args().skip(1);
-    let addr = args.next().unwrap_or_else(|| DEFAULT_ADDR.to_owned());
+/// The only argument, if any: the address to listen on.
+fn listen_address() -> Result<String, String> {
+    let mut args = std::env::args_os().skip(1);
+    let addr = match args.next() {
+        Some(arg) => utf8(arg)?,
+        None => DEFAULT_ADDR.to_owned(),
+    };
     if let Some(extra) = args.next() {
-        return Err(format!("unexpected argument {extra:?}"));
+        return Err(format!(
+            "unexpected argument {extra:?} (usage: {PROGRAM} [ADDR])"
+        ));
     }
     Ok(addr)
+}
+
+/// An argument as text, or why not.
+fn utf8(arg: OsString) -> Result<String, String> {
+    arg.into_string()
+        .map_err(|arg| format!("argument {arg:?} is not UTF-8"))
+}
+
+fn bind(addr: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
 /// Prints the one line tests wait for, with the port the OS picked.
@@ -204,7 +231,7 @@ fn turn_away(listener: &TcpListener, spare: &mut Option<File>) {
         Some(file) => {
             drop(file);
             if let Ok((stream, _)) = listener.accept() {
-                refuse(&stream, ERR_OUT_OF_FILES);
+                refuse(&stream, ERR_SERVER_FULL);
             }
         }
         None => thread::sleep(ACCEPT_BACKOFF),
@@ -219,9 +246,9 @@ fn serve(stream: TcpStream, id: ClientId, events: &SyncSender<Event>, log: &mut 
         Ok(conn) => Arc::new(conn),
         Err(e) => return log.say(&format!("cannot set up a new connection: {e}")),
     };
-    let (outbox, inbox) = outbox::outbox();
+    let (outbox, writer_end) = outbox::outbox();
     let writer_conn = Arc::clone(&conn);
-    let writer = move || connection::write_lines(writer_conn, inbox);
+    let writer = move || connection::write_lines(writer_conn, writer_end);
     if let Err(e) = start("writer", writer) {
         log.say(&format!("cannot start a writer: {e}"));
         return refuse(conn.stream(), ERR_SERVER_FULL);

@@ -19,9 +19,8 @@ use std::time::{Duration, Instant};
 use crate::connection::{Connection, Line};
 use crate::outbox::Outbox;
 use crate::protocol::{
-    ERR_ALREADY_REGISTERED, ERR_EMPTY_MESSAGE, ERR_INVALID_NAME, ERR_INVALID_TEXT,
-    ERR_LINE_TOO_LONG, ERR_NAME_TAKEN, ERR_NOT_REGISTERED, ERR_UNKNOWN_COMMAND, is_valid_name,
-    is_valid_text,
+    Command, ERR_ALREADY_REGISTERED, ERR_INVALID_NAME, ERR_INVALID_TEXT, ERR_LINE_TOO_LONG,
+    ERR_NAME_TAKEN, ERR_NOT_REGISTERED, ERR_UNKNOWN_COMMAND, check_text, is_valid_name, parse,
 };
 
 /// How many lines the server holds for one client at most: queued in its outbox, or in its
@@ -55,7 +54,7 @@ pub enum Event {
         conn: Arc<Connection>,
         outbox: Outbox,
     },
-    /// One line, without its CR/LF.
+    /// One line, without its LF (`protocol::parse` drops a CR before it).
     Line { id: ClientId, line: Vec<u8> },
     /// The client sent a line longer than `MAX_LINE`: answer, then close.
     LineTooLong { id: ClientId },
@@ -164,20 +163,14 @@ impl Room {
         self.clients.insert(id, client);
     }
 
-    /// Checks one line in the protocol's order and acts on it.
+    /// Acts on one line, read as the protocol says (`protocol::parse`).
     fn handle_line(&mut self, id: ClientId, line: &[u8]) {
-        if line.is_empty() {
-            return;
-        }
-        let Ok(line) = std::str::from_utf8(line) else {
-            return self.reply(id, ERR_INVALID_TEXT);
-        };
-        if let Some(name) = line.strip_prefix("USER ") {
-            self.register(id, name);
-        } else if let Some(text) = line.strip_prefix("MSG ") {
-            self.post(id, text);
-        } else {
-            self.reply(id, ERR_UNKNOWN_COMMAND);
+        match parse(line) {
+            Command::Empty => {}
+            Command::User(name) => self.register(id, name),
+            Command::Msg(text) => self.post(id, text),
+            Command::NotUtf8 => self.reply(id, ERR_INVALID_TEXT),
+            Command::Unknown => self.reply(id, ERR_UNKNOWN_COMMAND),
         }
     }
 
@@ -207,11 +200,8 @@ impl Room {
         else {
             return self.reply(id, ERR_NOT_REGISTERED);
         };
-        if text.is_empty() {
-            return self.reply(id, ERR_EMPTY_MESSAGE);
-        }
-        if !is_valid_text(text) {
-            return self.reply(id, ERR_INVALID_TEXT);
+        if let Err(err) = check_text(text) {
+            return self.reply(id, err);
         }
         let line: Line = format!("MSG {name} {text}\n").into();
         self.broadcast(id, line);
@@ -314,6 +304,6 @@ impl Room {
         if let Some(name) = &client.name {
             self.names.remove(name);
         }
-        client.conn.cut_by_room();
+        client.conn.cut();
     }
 }

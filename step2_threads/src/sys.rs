@@ -59,28 +59,36 @@ const SO_LINGER: c_int = 0x80;
 // and walks that bucket's queue, comparing addresses, until it finds a waiter of its own (all
 // of the queue if none is there). So a wake-up costs as much as the sleepers that share its
 // bucket: every thread asleep in the process, on whatever address, can make some other
-// thread's wake-up slower. Here every idle writer sleeps in `recv` on its outbox.
+// thread's wake-up slower. Here every idle writer sleeps in `recv` on its outbox, and so does
+// every idle worker of a pool on its job queue.
 //
-// Since Linux 6.16 (the futex "private hash" change), a multithreaded process gets a private
-// table of 4 x min(threads, CPUs) buckets (at least 16). It follows the CPUs, not the threads:
-// on a 2-core machine it stays at 16 buckets however many threads sleep, so with thousands of
-// idle writers every `futex_wake` walks a chain of hundreds of waiters. The same kernel lets
-// a process choose the size: `prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS, n)`, n a power of
-// two (anything else is refused with `EINVAL`). A size chosen this way is kept.
+// Since Linux 6.16 (the futex "private hash" change), a multithreaded process no longer uses
+// the system's big shared table: it gets a private one of 4 x min(threads, CPUs) buckets (at
+// least 16), grown as threads are created. It follows the CPUs, not the threads: on a 2-core
+// machine it stays at 16 buckets however many threads sleep. The same kernel lets a process
+// choose the size: `prctl(PR_FUTEX_HASH, PR_FUTEX_HASH_SET_SLOTS, n)`, with n a power of two
+// of at least 2 (anything else is refused with `EINVAL`; 0 asks for the shared table again).
+// A size chosen this way is kept: the kernel no longer resizes the table as threads come and
+// go.
 
 /// prctl(2) options from `<linux/prctl.h>`: the futex hash (Linux 6.16 and later).
 const PR_FUTEX_HASH: c_int = 78;
 const PR_FUTEX_HASH_SET_SLOTS: c_ulong = 1;
+#[cfg(test)]
+const PR_FUTEX_HASH_GET_SLOTS: c_ulong = 2;
 
 /// Buckets asked for per thread: the kernel's own ratio, applied to the threads rather than to
 /// the CPUs, so that a chain holds about one sleeper.
 const FUTEX_SLOTS_PER_THREAD: usize = 4;
 
+/// The kernel's own smallest table: a few threads keep at least this.
+const MIN_FUTEX_SLOTS: usize = 16;
+
 /// What goes in the arguments of prctl(2) that an option does not use.
 const UNUSED: c_ulong = 0;
 
-/// `EINVAL`: a kernel before 6.16 does not know `PR_FUTEX_HASH` (nor one built without
-/// `CONFIG_FUTEX_PRIVATE_HASH`).
+/// `EINVAL`: a kernel before 6.16 does not know `PR_FUTEX_HASH`; one built without
+/// `CONFIG_FUTEX_PRIVATE_HASH` refuses it the same way.
 const EINVAL: i32 = 22;
 
 unsafe extern "C" {
@@ -167,11 +175,18 @@ pub fn reset_on_close(stream: &TcpStream) -> io::Result<()> {
     Ok(())
 }
 
-/// Asks the kernel for a private futex hash big enough for `threads` sleeping threads: 4
-/// buckets each, rounded up to a power of two. Quietly does nothing where the kernel does not
-/// know the option (`EINVAL`, before Linux 6.16).
+/// How many futex hash buckets `threads` sleeping threads ask for: a power of two, as the
+/// kernel requires, at least `FUTEX_SLOTS_PER_THREAD` per thread.
+fn futex_slots_for(threads: usize) -> usize {
+    (FUTEX_SLOTS_PER_THREAD * threads)
+        .next_power_of_two()
+        .max(MIN_FUTEX_SLOTS)
+}
+
+/// Asks the kernel for a private futex hash of `futex_slots_for(threads)` buckets. Quietly
+/// does nothing where the kernel does not know the option (`EINVAL`, before Linux 6.16).
 pub fn size_futex_hash(threads: usize) -> io::Result<()> {
-    let slots = (FUTEX_SLOTS_PER_THREAD * threads).next_power_of_two() as c_ulong;
+    let slots = futex_slots_for(threads) as c_ulong;
     // SAFETY: PR_FUTEX_HASH_SET_SLOTS takes integers only, no pointer: no memory of ours is
     // read or written. Each variadic argument is an `unsigned long`, as prctl(2) reads them.
     let ret = unsafe {
@@ -186,5 +201,52 @@ pub fn size_futex_hash(threads: usize) -> io::Result<()> {
     match cvt(ret) {
         Err(e) if e.raw_os_error() == Some(EINVAL) => Ok(()),
         other => other.map(|_| ()),
+    }
+}
+
+/// The buckets of this process's private futex hash, as the kernel reports them: 0 while it
+/// uses the shared table, `EINVAL` before Linux 6.16.
+#[cfg(test)]
+fn futex_hash_slots() -> io::Result<usize> {
+    // SAFETY: PR_FUTEX_HASH_GET_SLOTS takes integers only, no pointer: no memory of ours is
+    // read or written. Each variadic argument is an `unsigned long`, as prctl(2) reads them.
+    let ret = unsafe {
+        prctl(
+            PR_FUTEX_HASH,
+            PR_FUTEX_HASH_GET_SLOTS,
+            UNUSED,
+            UNUSED,
+            UNUSED,
+        )
+    };
+    Ok(cvt(ret)? as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn futex_slots_are_a_power_of_two_at_least_four_per_thread() {
+        assert_eq!(futex_slots_for(1), 16);
+        assert_eq!(futex_slots_for(4), 16);
+        assert_eq!(futex_slots_for(5), 32);
+        assert_eq!(futex_slots_for(512), 2048);
+        assert_eq!(futex_slots_for(513), 4096);
+        assert_eq!(futex_slots_for(16_000), 65_536);
+    }
+
+    /// The kernel took the size asked for (where it knows the option at all). The only test
+    /// that sizes this process's table.
+    #[test]
+    fn the_kernel_sizes_the_futex_hash_for_the_threads() {
+        size_futex_hash(100).expect("prctl(PR_FUTEX_HASH_SET_SLOTS)");
+        match futex_hash_slots() {
+            Ok(slots) if slots > 0 => assert_eq!(slots, futex_slots_for(100)),
+            // No private hash: before Linux 6.16 (`EINVAL`), or built without it (0).
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(EINVAL) => {}
+            Err(e) => panic!("prctl(PR_FUTEX_HASH_GET_SLOTS) failed: {e}"),
+        }
     }
 }

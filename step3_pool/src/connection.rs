@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
-use crate::outbox::{Batch, Inbox, Outbox};
+use crate::outbox::{Batch, Outbox, WriterEnd};
 use crate::protocol::{ERR_TOO_SLOW, MAX_LINE};
 use crate::room::{ClientId, Event, PATIENCE};
 use crate::sys;
@@ -16,10 +16,9 @@ use crate::sys;
 /// A line for the client, shared by every outbox it is queued in (one allocation per message).
 pub type Line = Arc<str>;
 
-/// After a line too long, how long the reader keeps discarding input while the client reads
-/// its ERR, and how much input it discards at most.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
-const DRAIN_LIMIT: u64 = 64 * 1024;
+/// After a line too long, how long the reader may keep discarding input while the client
+/// reads its ERR, before the socket closes.
+const LINGER: Duration = Duration::from_secs(1);
 
 /// The most bytes the writer hands the kernel in one `write`: lines waiting in the outbox are
 /// copied into one buffer of at most this size, so a batch leaves in a few system calls.
@@ -56,16 +55,16 @@ impl Connection {
         &self.stream
     }
 
-    /// Called by the room when the client stayed `SOFT` behind for `PATIENCE`, right after it
-    /// forgot the client. The writer sees it within `WRITE_TICK` and ends the connection.
-    pub fn cut_by_room(&self) {
+    /// The room's `cut`, once it has forgotten the client (it stayed `SOFT` behind for
+    /// `PATIENCE`). The writer sees it within `WRITE_TICK` and ends the connection.
+    pub fn cut(&self) {
         self.forgotten.store(true, Ordering::Release);
-        self.cut_too_slow();
+        self.mark_too_slow();
     }
 
     /// Marks the client too slow and wakes its reader: shutting the read side makes the
     /// reader's blocked `read` return.
-    fn cut_too_slow(&self) {
+    fn mark_too_slow(&self) {
         self.too_slow.store(true, Ordering::Release);
         let _ = self.stream.shutdown(Shutdown::Read);
     }
@@ -99,7 +98,7 @@ pub fn read_lines(conn: Arc<Connection>, id: ClientId, outbox: Outbox, room: Syn
             Ok(None) => break,
             Err(LineTooLong) => {
                 let _ = room.send(Event::LineTooLong { id });
-                drain(&mut reader);
+                linger(&mut reader);
                 break;
             }
         }
@@ -111,9 +110,10 @@ pub fn read_lines(conn: Arc<Connection>, id: ClientId, outbox: Outbox, room: Syn
     }
 }
 
-/// The next line without its LF and CR. `Ok(None)`: the client closed (a last line without
-/// LF is dropped) or the socket failed. `Err`: the line is longer than `MAX_LINE`; noticed as
-/// soon as `MAX_LINE` + 2 bytes came without LF, so a client cannot make us buffer more.
+/// The next line without its LF (a CR before it is `protocol::parse`'s business). `Ok(None)`:
+/// the client closed (a last line without LF is dropped) or the socket failed. `Err`: the line
+/// is longer than `MAX_LINE`; noticed as soon as `MAX_LINE` + 2 bytes came without LF, so a
+/// client cannot make us buffer more.
 fn read_line(reader: &mut BufReader<&TcpStream>) -> Result<Option<Vec<u8>>, LineTooLong> {
     let limit = MAX_LINE as u64 + 2; // the line, a CR, and one byte too many
     let mut line = Vec::new();
@@ -128,10 +128,7 @@ fn read_line(reader: &mut BufReader<&TcpStream>) -> Result<Option<Vec<u8>>, Line
         };
     }
     line.pop();
-    if line.last() == Some(&b'\r') {
-        line.pop();
-    }
-    if line.len() > MAX_LINE {
+    if line.strip_suffix(b"\r").unwrap_or(&line).len() > MAX_LINE {
         return Err(LineTooLong);
     }
     Ok(Some(line))
@@ -139,17 +136,21 @@ fn read_line(reader: &mut BufReader<&TcpStream>) -> Result<Option<Vec<u8>>, Line
 
 struct LineTooLong;
 
-/// Discards what the client still sends, for a while, so that closing the socket with unread
-/// input does not send a reset that could destroy the ERR line on its way.
-fn drain(reader: &mut BufReader<&TcpStream>) {
-    if reader
-        .get_ref()
-        .set_read_timeout(Some(DRAIN_TIMEOUT))
-        .is_err()
-    {
-        return;
+/// Discards what the client still sends, for at most `LINGER`, so that closing the socket
+/// with unread input does not send a reset that could destroy the ERR line on its way.
+fn linger(reader: &mut BufReader<&TcpStream>) {
+    let deadline = Instant::now() + LINGER;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || reader.get_ref().set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        let n = match reader.fill_buf() {
+            Ok([]) | Err(_) => return, // closed, failed, or quiet for the rest of `LINGER`
+            Ok(bytes) => bytes.len(),
+        };
+        reader.consume(n);
     }
-    let _ = io::copy(&mut reader.take(DRAIN_LIMIT), &mut io::sink());
 }
 
 /// Why the writer stopped writing.
@@ -166,26 +167,26 @@ enum Stop {
 /// The writer thread: the only one that writes to this socket. It sleeps until the room hands
 /// it a batch, then copies every line waiting (this batch and any that came meanwhile) into
 /// one buffer and gives it to the kernel in as few `write` calls as it can.
-pub fn write_lines(conn: Arc<Connection>, inbox: Inbox) {
+pub fn write_lines(conn: Arc<Connection>, outbox: WriterEnd) {
     let mut out = Output::new();
     let stop = loop {
-        let batch = match inbox.try_recv() {
+        let batch = match outbox.try_recv() {
             Ok(batch) => batch,
             Err(disconnected_or_empty) => {
                 // Nothing more is waiting: send what the buffer holds, then sleep.
-                if let Err(stop) = out.send(&conn, &inbox) {
+                if let Err(stop) = out.send(&conn, &outbox) {
                     break stop;
                 }
                 if disconnected_or_empty == TryRecvError::Disconnected {
                     break Stop::Done;
                 }
-                match inbox.recv() {
+                match outbox.recv() {
                     Ok(batch) => batch,
                     Err(_) => break Stop::Done,
                 }
             }
         };
-        if let Err(stop) = out.append(batch, &conn, &inbox) {
+        if let Err(stop) = out.append(batch, &conn, &outbox) {
             break stop;
         }
     };
@@ -207,7 +208,7 @@ fn finish(conn: &Connection, stop: Stop) {
             let _ = conn.stream.shutdown(Shutdown::Write);
         }
         Stop::TooSlow { at_line_end } => {
-            conn.cut_too_slow();
+            conn.mark_too_slow();
             if at_line_end && conn.stream.set_nonblocking(true).is_ok() {
                 let _ = (&conn.stream).write(ERR_TOO_SLOW.as_bytes());
             }
@@ -235,10 +236,10 @@ impl Output {
 
     /// Copies the lines of `batch` into the buffer, sending it each time it is full. Each
     /// line's `Arc` is dropped as soon as it is copied.
-    fn append(&mut self, batch: Batch, conn: &Connection, inbox: &Inbox) -> Result<(), Stop> {
+    fn append(&mut self, batch: Batch, conn: &Connection, outbox: &WriterEnd) -> Result<(), Stop> {
         for line in batch {
             if self.bytes.len() + line.len() > WRITE_CHUNK {
-                self.send(conn, inbox)?;
+                self.send(conn, outbox)?;
             }
             self.bytes.extend_from_slice(line.as_bytes());
             self.lines += 1;
@@ -248,7 +249,7 @@ impl Output {
 
     /// Writes the whole buffer, then tells the outbox how many lines left. Gives up if the
     /// room cut the client, or if the client took no byte for `PATIENCE`.
-    fn send(&mut self, conn: &Connection, inbox: &Inbox) -> Result<(), Stop> {
+    fn send(&mut self, conn: &Connection, outbox: &WriterEnd) -> Result<(), Stop> {
         let mut sent = 0;
         let mut progress = Instant::now();
         while sent < self.bytes.len() {
@@ -270,7 +271,7 @@ impl Output {
                 Err(_) => return Err(Stop::Failed),
             }
         }
-        inbox.written(self.lines);
+        outbox.written(self.lines);
         self.bytes.clear();
         self.lines = 0;
         Ok(())

@@ -1,47 +1,80 @@
 //! Step 3: step 2's server, its connection threads taken from a pool created at start.
 //!
-//! **Design.** At start the server creates `--workers N` threads (`pool.rs`, the Rust Book's
-//! `ThreadPool`) that wait on one shared job queue. Each new connection hands the pool two
-//! jobs, its writer and its reader, which keep their workers for as long as it stays
-//! connected. The room thread, the channels, the batches and the flow control are step 2's:
-//! a round of the room takes every event already waiting (at most `ROUND_EVENTS`) and hands
-//! each writer one batch, so a writer is woken once per batch, not once per message, and
-//! writes the batch in one buffered `write`. When no worker is idle the acceptor answers
-//! `ERR server-full` and closes at once.
+//! # Design
 //!
-//! **Flow control** (PROTOCOL.md), as in step 2. `SOFT` = 2048 lines, `PATIENCE` = 2 s.
-//! Every queue is bounded: the readers' channel in events, each outbox in lines. While some
-//! client's outbox is full, the room takes no event; the readers block in `send` and stop
-//! reading their sockets, and TCP makes the talkers wait. A client that makes room within
-//! `PATIENCE` loses nothing; one that stays full for `PATIENCE` is cut (`ERR too-slow` in one
-//! non-blocking attempt, then RST), and its two workers go back to the pool within a second.
+//! At start the server creates `--workers N` threads (`pool.rs`, the Rust Book's `ThreadPool`)
+//! that wait on one shared job queue. Each new connection hands the pool two jobs, its writer
+//! and its reader, which keep their workers for as long as it stays connected; when no worker
+//! is idle the acceptor answers `ERR server-full` and closes at once. The rest is step 2's.
 //!
-//! **Trade-off.** A connection no longer pays for creating two threads, but the pool's threads
-//! exist, with their stacks and pids, even when nobody is connected, and its size, chosen in
-//! advance, caps the clients at N / 2. A job lasts a whole connection, so a worker is as busy
-//! as step 2's thread would be. Idle workers are not free either: each one sleeps in the
-//! kernel on a futex, queued in the process's futex hash table, and every wake-up in the
-//! process (the room waking a writer, a worker taking a job) walks the chain of its bucket,
-//! past sleepers that have nothing to do with it. Since Linux 6.16 that table is private to
-//! the process and sized by the CPUs (16 buckets on 2 cores), so the pool asks for one sized
-//! for its workers (`size_futex_hash` in `pool.rs`).
+//! Each connection gets a reader thread, which cuts its bytes into lines and sends them to the
+//! room over one shared channel, and a writer thread, which empties the connection's own
+//! outbox into its socket. One room thread owns the names and the outboxes and handles the
+//! readers' events in order, so every client sees the messages in the same order. The room
+//! works in rounds: it takes every event already waiting (at most `ROUND_EVENTS`), handles
+//! them, then hands each client *one* batch (a `Vec` of shared lines, `Arc<str>`) with
+//! everything the round produced for it. A writer sleeps until a batch comes, copies every line
+//! waiting into one buffer, and gives it to the kernel in one `write` (up to `WRITE_CHUNK` at a
+//! time). So the cost of waking a thread (a `FUTEX_WAKE` in the room, a context switch into
+//! the writer) is paid once per batch, not once per message.
 //!
-//! **Bounds.** A line is at most `MAX_LINE` = 1024 bytes (longer: `ERR line-too-long`,
-//! closed). Per client: at most `SOFT` lines queued, shared with the other outboxes, plus the
-//! writer's buffer of at most 64 KiB; the room's channel holds at most `EVENTS` lines for all
-//! readers together. At most `MAX_WORKERS` workers; out of workers, or of file descriptors
-//! (the soft `RLIMIT_NOFILE` is raised to the hard limit at start), a newcomer gets
+//! Flow control (PROTOCOL.md): `SOFT` = 2048 lines, `PATIENCE` = 2 s. Every queue is bounded.
+//! The readers' channel holds at most `EVENTS` events; an outbox counts every line the server
+//! holds for its client (handed over or not, until the kernel took it) and the room never lets
+//! it pass `SOFT`: a round takes no more events than the fullest outbox has room for (each
+//! event adds at most one line to each outbox). While some client's outbox is full the room
+//! takes no event at all: the channel fills, every reader blocks in `send` and stops reading
+//! its socket, and TCP makes the talkers' writes wait. The talker waits, at the pace of the
+//! slowest reader; writing and accepting go on. A client that makes room within `PATIENCE`
+//! loses nothing. One that stays full for `PATIENCE` (counted from when the room first found it
+//! full) has stopped reading: the room cuts it. Its writer, which wakes every `WRITE_TICK` from
+//! a blocked `write`, tries `ERR too-slow` once without blocking and closes the socket with
+//! RST, so its reader and writer end and its buffers are freed. The room never blocks on one
+//! client: `SyncSender::send_timeout` is not stable Rust, so the room uses `try_send` and
+//! retries every `RETRY`, with the outbox's own count of lines as the bound (a channel bounded
+//! in batches alone would not bound the lines).
+//!
+//! # Trade-off
+//!
+//! A connection no longer pays for creating two threads: the pool creates its workers once, at
+//! start. In exchange they exist, with their stacks (`STACK_SIZE` reserved each), memory
+//! mappings and pids, even when nobody is connected, and the pool's size, chosen in advance,
+//! caps the clients at N / 2.
+//! Sleeping threads are not free either: the threads of one process share one futex hash table
+//! in the kernel (since Linux 6.16 a private one, sized by the number of CPUs), and a wake-up
+//! walks the bucket of every thread asleep in it; so at start the server asks for a table sized
+//! for the threads it may run (`sys::size_futex_hash`). Flow control is fair to readers and
+//! hard on talkers: one slow reader slows the whole room, and one that stopped reading freezes
+//! it for up to `PATIENCE`.
+//!
+//! # Bounds
+//!
+//! A line is at most `MAX_LINE` = 1024 bytes (longer: `ERR line-too-long`, then the reader
+//! discards input for at most `LINGER` and the socket closes). Per client: at most `SOFT`
+//! lines queued, shared with the other outboxes (a message is stored once however many clients
+//! wait for it), plus the writer's buffer of at most `WRITE_CHUNK` bytes; the room's channel
+//! holds at most `EVENTS` lines for all readers together. Out of file descriptors (the server
+//! raises its soft `RLIMIT_NOFILE` to the hard limit at start), a newcomer gets
 //! `ERR server-full`.
+//! So does a newcomer that finds no idle worker: the pool holds N workers (`--workers`, 2 to
+//! `MAX_WORKERS`), two per client.
 //!
-//! **What to measure.** Against step 2: connections per second under churn (connect, `USER`,
-//! `MSG`, close) and the time to register one client; messages delivered per second with 100
-//! and 1,000 clients all sending (`loadgen fanout`); resident memory and CPU with the pool
-//! idle; how many clients `capacity` holds with `--workers 16000`, and a message's delay
-//! there, with and without `size_futex_hash`. What does skipping two thread spawns save next
-//! to the rest of a connection's cost? The 50,000-line paste of PROTOCOL.md's flow control.
+//! # What to measure
 //!
-//! **Try it.** `make step3 && ./target/release/step3_pool --workers 4`, then `nc 127.0.0.1
-//! 7878` in three terminals: the first two chat, the third hears `ERR server-full`.
+//! Against step 2: connections per second under churn (connect, `USER`, `MSG`, close) and the
+//! time to register one client; messages delivered per second with 100 and 1,000 clients all
+//! sending (`loadgen fanout`); resident memory and CPU with the pool idle; how many clients
+//! `capacity` holds with `--workers 16000`, and a message's delay there, with and without
+//! `sys::size_futex_hash`. What does skipping two thread spawns save next to the rest of a
+//! connection's cost? The cost of one delivery and where it goes, as in step 2: the writers'
+//! wake-ups per delivered message (`voluntary_ctxt_switches` in `/proc/<pid>/task/*/status`),
+//! and the time in futex calls against `write` (`perf trace -s -p <pid>`). The 50,000-line
+//! paste of PROTOCOL.md's flow control.
+//!
+//! # Try it
+//!
+//! `make step3 && ./target/release/step3_pool --workers 4`, then `nc 127.0.0.1 7878` in three
+//! terminals: the first two chat, the third hears `ERR server-full`.
 
 mod connection;
 mod outbox;
@@ -50,6 +83,7 @@ mod protocol;
 mod room;
 mod sys;
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -61,7 +95,7 @@ use std::time::{Duration, Instant};
 
 use connection::Connection;
 use pool::ThreadPool;
-use protocol::{ERR_OUT_OF_FILES, ERR_SERVER_FULL};
+use protocol::ERR_SERVER_FULL;
 use room::{ClientId, Event};
 
 const PROGRAM: &str = env!("CARGO_PKG_NAME");
@@ -72,17 +106,16 @@ const DEFAULT_ADDR: &str = "127.0.0.1:7878";
 const DEFAULT_WORKERS: usize = 512;
 
 /// Stack reserved for each thread instead of std's 2 MiB. Our threads never recurse and keep
-/// their buffers on the heap: the most any of them touched was 16 KiB in a release build and
-/// 20 KiB in a debug one (resident pages of each stack in `/proc/PID/smaps`, thread-local
-/// storage included), and the grader passes with 16 KiB stacks. A panic printing a full
-/// backtrace fits in 64 KiB. A smaller stack saves address space, not clients: see below.
+/// their buffers on the heap, so they need little; this size is chosen to leave room for a
+/// panic that prints a full backtrace. How much a thread really touches, and what another
+/// size changes, is measurable: the resident pages of each stack in `/proc/<pid>/smaps`,
+/// `VmSize` against `VmRSS` in `/proc/<pid>/status`.
 const STACK_SIZE: usize = 64 * 1024;
 
-/// The most workers `--workers` accepts. What binds first is `vm.max_map_count` (65,530 by
-/// default), because each thread takes four memory mappings: its stack, the stack's guard
-/// page, and the same two for the signal stack std gives each thread to report a stack
-/// overflow. Past about 16,300 threads a new thread cannot map its signal stack and std
-/// aborts the whole process (measured with step 2), so we stay well below.
+/// The most workers `--workers` accepts: the same cap as step 2's `MAX_THREADS` (with the
+/// room's thread, one more), for the same reason: past it, a newcomer hears our
+/// `ERR server-full` instead of meeting the system's limits on threads, pids and memory
+/// mappings.
 const MAX_WORKERS: usize = 16_000;
 
 /// Pause after an `accept` that failed for another reason than a lack of descriptors, so
@@ -100,22 +133,25 @@ const ENFILE: i32 = 23;
 const LOG_INTERVAL: Duration = Duration::from_secs(1);
 
 fn main() -> ExitCode {
-    let Config { addr, workers } = match parse_args() {
+    let Config { addr, workers } = match config() {
         Ok(config) => config,
         Err(message) => {
-            eprintln!("{PROGRAM}: {message}\nusage: {PROGRAM} [ADDR] [--workers N]");
+            eprintln!("{PROGRAM}: {message}");
             return ExitCode::from(2);
         }
     };
-    let listener = match TcpListener::bind(&addr) {
+    let listener = match bind(&addr) {
         Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("{PROGRAM}: cannot listen on {addr}: {e}");
+        Err(message) => {
+            eprintln!("{PROGRAM}: {message}");
             return ExitCode::from(2);
         }
     };
     if let Err(e) = sys::raise_open_files_limit() {
         eprintln!("{PROGRAM}: cannot raise the limit on open files: {e}");
+    }
+    if let Err(e) = sys::size_futex_hash(workers) {
+        eprintln!("{PROGRAM}: cannot size the futex hash for {workers} workers: {e}");
     }
     let pool = match ThreadPool::new(workers, STACK_SIZE) {
         Ok(pool) => pool,
@@ -137,19 +173,23 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// What the command line asks for.
 struct Config {
+    /// The address to listen on.
     addr: String,
+    /// The pool's size.
     workers: usize,
 }
 
 /// `[ADDR] [--workers N]`, in any order.
-fn parse_args() -> Result<Config, String> {
+fn config() -> Result<Config, String> {
     let mut addr = None;
     let mut workers = DEFAULT_WORKERS;
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
+        let arg = utf8(arg)?;
         if arg == "--workers" {
-            let value = args.next().ok_or("--workers needs a number")?;
+            let value = utf8(args.next().ok_or("--workers needs a number")?)?;
             workers = match value.parse() {
                 Ok(n) if (2..=MAX_WORKERS).contains(&n) => n,
                 _ => return Err(format!("--workers wants 2 to {MAX_WORKERS}, got {value:?}")),
@@ -157,11 +197,23 @@ fn parse_args() -> Result<Config, String> {
         } else if addr.is_none() && !arg.starts_with('-') {
             addr = Some(arg);
         } else {
-            return Err(format!("unexpected argument {arg:?}"));
+            return Err(format!(
+                "unexpected argument {arg:?} (usage: {PROGRAM} [ADDR] [--workers N])"
+            ));
         }
     }
     let addr = addr.unwrap_or_else(|| DEFAULT_ADDR.to_owned());
     Ok(Config { addr, workers })
+}
+
+/// An argument as text, or why not.
+fn utf8(arg: OsString) -> Result<String, String> {
+    arg.into_string()
+        .map_err(|arg| format!("argument {arg:?} is not UTF-8"))
+}
+
+fn bind(addr: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))
 }
 
 /// Prints the one line tests wait for, with the port the OS picked.
@@ -208,7 +260,7 @@ fn turn_away(listener: &TcpListener, spare: &mut Option<File>) {
         Some(file) => {
             drop(file);
             if let Ok((stream, _)) = listener.accept() {
-                refuse(&stream, ERR_OUT_OF_FILES);
+                refuse(&stream, ERR_SERVER_FULL);
             }
         }
         None => thread::sleep(ACCEPT_BACKOFF),
@@ -229,9 +281,9 @@ fn serve(
         Ok(conn) => Arc::new(conn),
         Err(e) => return log.say(&format!("cannot set up a new connection: {e}")),
     };
-    let (outbox, inbox) = outbox::outbox();
+    let (outbox, writer_end) = outbox::outbox();
     let writer_conn = Arc::clone(&conn);
-    let writer = move || connection::write_lines(writer_conn, inbox);
+    let writer = move || connection::write_lines(writer_conn, writer_end);
     if pool.try_execute(writer).is_err() {
         log.say("no idle worker for a writer: refusing newcomers");
         return refuse(conn.stream(), ERR_SERVER_FULL);

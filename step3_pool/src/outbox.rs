@@ -33,7 +33,7 @@ pub struct Outbox {
 }
 
 /// The writer's end.
-pub struct Inbox {
+pub struct WriterEnd {
     batches: Receiver<Batch>,
     queued: Arc<AtomicUsize>,
 }
@@ -41,8 +41,8 @@ pub struct Inbox {
 /// The writer is gone (its client was cut or its socket failed): nobody will take the lines.
 pub struct WriterGone;
 
-/// A new, empty outbox and the inbox its writer reads.
-pub fn outbox() -> (Outbox, Inbox) {
+/// A new, empty outbox: the room's end and the writer's.
+pub fn outbox() -> (Outbox, WriterEnd) {
     let (sender, receiver) = mpsc::sync_channel(BATCHES);
     let queued = Arc::new(AtomicUsize::new(0));
     let outbox = Outbox {
@@ -50,11 +50,11 @@ pub fn outbox() -> (Outbox, Inbox) {
         pending: Vec::new(),
         queued: Arc::clone(&queued),
     };
-    let inbox = Inbox {
+    let writer_end = WriterEnd {
         batches: receiver,
         queued,
     };
-    (outbox, inbox)
+    (outbox, writer_end)
 }
 
 impl Outbox {
@@ -102,7 +102,7 @@ impl Outbox {
     }
 }
 
-impl Inbox {
+impl WriterEnd {
     /// The next batch, sleeping until one comes. `Err`: the room dropped the outbox and every
     /// batch has been taken.
     pub fn recv(&self) -> Result<Batch, RecvError> {

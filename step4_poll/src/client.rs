@@ -1,5 +1,5 @@
-//! One connection: its socket, its name, the start of a line not finished yet (`inbox`)
-//! and the lines waiting to be written (`outbox`).
+//! One connection: its socket, its name, the start of a line not finished yet
+//! (`unfinished`) and the lines waiting to be written (`outbox`).
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -40,14 +40,15 @@ pub struct Client {
     /// `None` until a successful `USER`, and again once the client leaves the room.
     pub name: Option<String>,
     /// The start of a line whose LF has not arrived yet (complete lines are never copied).
-    pub inbox: Vec<u8>,
+    pub unfinished: Vec<u8>,
     pub outbox: Outbox,
     pub state: State,
     /// Something was queued this round: try a write at the end of the round.
     pub dirty: bool,
     /// Since when its outbox has held more than `SOFT` lines, while it is in the room.
     pub behind_since: Option<Instant>,
-    /// When it left the room: a peer that never reads or never closes is let go after a while.
+    /// When it left the room: a peer that never reads or never closes is let go after
+    /// `LINGER`.
     pub left_at: Option<Instant>,
 }
 
@@ -56,7 +57,7 @@ impl Client {
         Client {
             stream,
             name: None,
-            inbox: Vec::new(),
+            unfinished: Vec::new(),
             outbox: Outbox::default(),
             state: State::Open,
             dirty: false,
@@ -118,17 +119,31 @@ impl Client {
     /// The last word to a client that stopped reading: its backlog is dropped but for the
     /// rest of a line half written, then that rest and `err` go out in one non-blocking
     /// attempt. Whatever the socket does not take is lost, so the peer may see a torn last
-    /// line. Then close with RST (`SO_LINGER` 0): the kernel drops the bytes it still holds
-    /// for this peer instead of keeping them for minutes after we close.
+    /// line. Then it is closed at once, with RST (see `reset_on_close`).
     pub fn cut(&mut self, err: Batch, scratch: &mut Vec<u8>) {
         self.outbox.drop_backlog();
         self.outbox.push(err);
         let _ = self.write_some(scratch);
-        if let Err(e) = sys::set_linger_zero(&self.stream) {
-            eprintln!("cannot set SO_LINGER on a cut client, closing it with FIN: {e}");
-        }
+        self.reset_on_close();
         self.outbox.clear();
         self.state = State::Gone;
+    }
+
+    /// Out of the room: what is queued still goes out, then FIN, for at most `LINGER`.
+    pub fn start_closing(&mut self) {
+        self.unfinished.clear();
+        self.state = State::Closing;
+        self.left_at = Some(Instant::now());
+        // Closing with nothing queued goes straight to FIN at the end of the round.
+        self.dirty = true;
+    }
+
+    /// We stop waiting for this peer: when the socket closes, send RST and let the kernel
+    /// drop what it still holds for it, instead of keeping it for minutes after we close.
+    pub fn reset_on_close(&self) {
+        if let Err(e) = sys::reset_on_close(&self.stream) {
+            eprintln!("cannot set SO_LINGER on a connection, closing it with FIN: {e}");
+        }
     }
 
     /// Called once the outbox is empty: send FIN so the peer reads everything, then EOF.

@@ -1,105 +1,158 @@
 //! Step 4: one thread that sleeps in `poll(2)` until some socket is ready.
 //!
-//! **Design.** The listener and every client socket are non-blocking and sit in one array of
-//! `struct pollfd`; each round, one `poll` call sleeps until some of them are ready, then the
-//! loop accepts every waiting connection and reads once from each client that has input.
+//! # Design
+//! The listener and every client socket are non-blocking and sit in one array of
+//! `struct pollfd` (`poll_set.rs`); each round, one `poll` call sleeps until some of them are
+//! ready, then the loop accepts every waiting connection, reads once from each client that
+//! has input, and writes to each client that got output or can take more (`server.rs`). What
+//! a line means, and flow control, are the room's business (`room.rs`), which knows nothing
+//! of `poll`: the same room as step 1's.
 //! The messages of one read are encoded once, into one shared batch (`Rc<[u8]>`): every
 //! receiver's outbox is a queue of pointers to batches, plus how much of the first one is
-//! written. At the end of the round each client's pending output leaves, up to 64 KiB copied
-//! into one buffer shared by all clients and sent with one `write(2)` (the kernel copies one
-//! large piece much faster than many short ones, as `writev` of one slice per line would
-//! make it do), and `POLLOUT` is asked for only while some is left.
+//! written. A client's pending output leaves up to 64 KiB at a time, copied into one buffer
+//! shared by all clients and sent with one `write(2)`.
+//! `POLLOUT` is asked for only while some output is left.
 //! The declarations of `poll`, `getrlimit`, `setrlimit`, `listen` and `setsockopt` are written
 //! by hand in `sys.rs` (no `libc` crate): reading them is part of the lesson.
 //!
-//! **Flow control** (PROTOCOL.md). `SOFT` = 1024 lines, `PATIENCE` = 2 s. While some client
-//! in the room has more than `SOFT` lines queued, the server reads from nobody: it does not
-//! even ask `poll` about their input, so a paused round sleeps until a socket can take
-//! output, a newcomer knocks, or a deadline comes. The talkers' lines wait in the kernel,
-//! then TCP makes their writes wait: the talker waits, at the pace of the slowest reader.
-//! Writing and accepting go on. A client that catches up within `PATIENCE` loses nothing. One
-//! that stays more than `SOFT` behind for longer than `PATIENCE` has stopped reading: it is
-//! cut, with `ERR too-slow` in one non-blocking write (after the rest of a line half written,
-//! if any; what the socket does not take is lost, so its last line may be torn), and closed
-//! at once with RST, without the linger a leaving client gets. The count of clients behind is
-//! kept as they cross `SOFT`, so deciding whether to read is O(1).
+//! Flow control (PROTOCOL.md): while some client in the room has more than `SOFT` lines
+//! queued, the server reads from nobody. It does not even ask `poll` about their input, so a
+//! paused round sleeps until a socket can take output, a newcomer knocks, or a deadline
+//! comes.
+//! The talkers' lines wait in the kernel, then TCP makes their writes wait: the talker
+//! waits, at the pace of the slowest reader. Writing and accepting go on. A client that
+//! catches up within `PATIENCE` loses nothing. One that stays more than `SOFT` behind for
+//! longer than `PATIENCE` has stopped reading: it is cut, with `ERR too-slow` in one
+//! non-blocking write (after the rest of a line half written, if any; what the socket does
+//! not take is lost, so its last line may be torn), and closed at once with RST
+//! (`SO_LINGER` 0), without the linger a leaving client gets: the kernel frees what it still
+//! held for that peer at once, instead of trickling it to a client that does not read. The
+//! count of clients behind is kept as they cross `SOFT`, so deciding whether to read is O(1).
 //!
-//! **Trade-off.** With nothing to do the server uses no CPU at all, and one thread holds as
-//! many clients as the process may open descriptors (at start it raises its soft
-//! `RLIMIT_NOFILE` to the hard limit and says how many clients that allows), with no lock and
-//! one order of messages for everybody. But it uses one core however many the machine has,
-//! and every round costs O(n) in the number of connections even when one socket is ready: the
-//! kernel checks all n descriptors inside `poll` (and hooks itself onto their wait queues),
-//! and the loop scans all n `revents` and all n clients. `epoll` keeps the list of watched
-//! descriptors inside the kernel and returns only the ready ones, so a round costs O(ready).
+//! # Trade-off
+//! With nothing to do the server sleeps in `poll`; at start it raises its soft
+//! `RLIMIT_NOFILE` to the hard limit (every client costs a descriptor) and says how many
+//! clients that allows. But it uses one core however many the machine has, and every round
+//! costs O(n) in the number of connections even when one socket is ready: the kernel checks
+//! all n descriptors inside `poll` (and hooks itself onto their wait queues), and the loop
+//! scans all n entries and all n clients. `epoll` keeps the list of watched descriptors
+//! inside the kernel and returns only the ready ones, so a round costs O(ready).
+//! One thread handles one read at a time, so every receiver sees the same order for free, and
+//! there are no locks.
 //! Flow control is fair to readers and hard on talkers: one slow reader slows the whole room
 //! down to its pace, and one that stopped reading freezes the room for up to `PATIENCE`
 //! (several that fall behind one after the other freeze it once each).
 //!
-//! **Bounds.** A line is at most `MAX_LINE` = 1024 bytes (longer: `ERR line-too-long`,
-//! closed). A round reads at most 16 KiB from one client and 64 KiB from all together, and
+//! # Bounds
+//! `SOFT` = 1024 lines, `PATIENCE` = 2 s, `LINGER` = 10 s (`room.rs`). A line is at most
+//! `MAX_LINE` = 1024 bytes (longer: `ERR line-too-long`, closed). A round reads at most
+//! 16 KiB from one client and 64 KiB from all together (`READ_CHUNK`, `ROUND_BUDGET`), and
 //! stops reading as soon as some client is more than `SOFT` behind. So a client's outbox
 //! holds at most `SOFT` + 2,731 lines, the output of one read on top of `SOFT`: a read of
 //! 16 KiB ends at most one line begun before it and holds at most 2,730 more `MSG x` lines
-//! (or, for the client that sent them, 8,191 more bad 2-byte lines: `SOFT` + 8,192 replies). Memory per client: the socket, its inbox (at most one line), and 24 bytes per
-//! queued batch (a pointer, a length, a count of lines); a broadcast batch's bytes are stored
-//! once however many outboxes hold it, so 1,000 clients that never read cost 1,000 queues of
-//! pointers, not 1,000 copies. Only a reply to one client is its own copy. Out of file
-//! descriptors, a newcomer gets `ERR server-full` (see `Server::turn_away`).
+//! (or, for the client that sent them, 8,191 more bad 2-byte lines: `SOFT` + 8,192 replies).
+//! Memory per client: the socket, its unfinished line (at most `MAX_LINE` + 1 bytes), and
+//! 24 bytes per queued batch (a pointer, a length, a count of lines); a broadcast batch's
+//! bytes are stored once however many outboxes hold it. Only a reply to one client is its
+//! own copy. A client that left (it closed, or got a fatal `ERR`) gets its last lines, then
+//! FIN, and its input is discarded until it closes, for at most `LINGER`; then its socket is
+//! reset. Out of file descriptors, a newcomer gets `ERR server-full` (`Server::turn_away`).
 //!
-//! **What to measure.** CPU at idle with thousands of clients connected (`utime + stime` in
-//! `/proc/<pid>/stat`, read twice 10 s apart). The largest number of registered clients while
-//! one message still reaches all the others within a second. Delivered messages per second
-//! with 100 and 1,000 clients all sending (`loadgen fanout`). The cost of a round as idle
-//! connections are added (`perf top -p <pid>`). Flow control: a 50,000-line paste to two
-//! readers (how long it takes, whether both get every line); the peak RSS (`VmHWM` in
-//! `/proc/<pid>/status`) with 1,000 registered clients that never read, each with a 4 KiB
-//! `SO_RCVBUF`, while one client floods; how long the room freezes when one client reads a
-//! byte now and then. Then move `SOFT` or `PATIENCE` and measure again.
+//! # What to measure
+//! CPU at idle with thousands of clients connected (`utime + stime` in `/proc/<pid>/stat`,
+//! read twice 10 s apart). The largest number of registered clients while one message still
+//! reaches all the others within a second. Delivered messages per second with 100 and 1,000
+//! clients all sending (`loadgen fanout`). The cost of a round as idle connections are added
+//! (`perf top -p <pid>`). Flow control: a 50,000-line paste to two readers (how long it
+//! takes, whether both get every line); the peak RSS (`VmHWM` in `/proc/<pid>/status`) with
+//! 1,000 registered clients that never read, each with a 4 KiB `SO_RCVBUF`, while one client
+//! floods; how long the room freezes when one client reads a byte now and then. Then move
+//! `SOFT` or `PATIENCE` and measure again.
 //!
-//! **Try it.** `make step4 && ./target/release/step4_poll` (or `... 127.0.0.1:0` for any
-//! port), then in two other terminals `nc 127.0.0.1 7878` and type `USER alice`, `MSG hi`.
-//! Paste a file into the room from a third: `(echo "USER s"; seq 1 50000 | sed 's/^/MSG line
-//! /') | nc -N 127.0.0.1 7878`.
+//! # Try it
+//! `make step4 && ./target/release/step4_poll` (or `... 127.0.0.1:0` for any port), then in
+//! two other terminals `nc 127.0.0.1 7878` and type `USER alice`, `MSG hi`. Paste a file into
+//! the room from a third: `(echo "USER s"; seq 1 50000 | sed 's/^/MSG line /') | nc -N
+//! 127.0.0.1 7878`.
 
 mod client;
+mod poll_set;
+mod protocol;
 mod room;
 mod server;
 mod sys;
 
-use std::ffi::OsString;
 use std::io::{self, Write};
 use std::net::TcpListener;
-use std::process;
+use std::process::ExitCode;
 
 use server::Server;
 
+const PROGRAM: &str = env!("CARGO_PKG_NAME");
 const DEFAULT_ADDR: &str = "127.0.0.1:7878";
-/// Connections the kernel may queue before we accept them. A round over 20,000 clients takes
-/// milliseconds, and a burst of newcomers beyond the queue would have their SYN dropped and
-/// retried a second later; std's default of 128 is too small for that.
+/// Connections the kernel may queue before we accept them. A burst of newcomers beyond the
+/// queue, while a round over many clients runs, would have their SYN dropped and retried a
+/// second later; std's default of 128 is small for that.
 const BACKLOG: i32 = 4096;
 /// Descriptors that are not clients: stdin, stdout, stderr, the listener and the spare
 /// (more if the parent process leaked some to us, hence "about").
 const OTHER_DESCRIPTORS: u64 = 5;
 
-fn main() {
-    let listener = listen(std::env::args_os().skip(1).collect());
+fn main() -> ExitCode {
+    let listener = match listen_address().and_then(|addr| bind(&addr)) {
+        Ok(listener) => listener,
+        Err(message) => {
+            eprintln!("{PROGRAM}: {message}");
+            return ExitCode::from(2);
+        }
+    };
     raise_open_files_limit();
-    let mut server = Server::new(listener);
-    if let Err(e) = server.run() {
-        eprintln!("step4_poll: poll failed: {e}");
-        process::exit(1);
-    }
+    let e = Server::new(listener).run();
+    eprintln!("{PROGRAM}: poll failed: {e}");
+    ExitCode::from(1)
 }
 
-/// Every client costs one descriptor, so the soft limit on open files (often 1024) is the
-/// limit on clients. Any process may raise it up to the hard limit, which only root can move.
+/// The only argument, if any: the address to listen on.
+fn listen_address() -> Result<String, String> {
+    let mut args = std::env::args_os().skip(1);
+    let Some(arg) = args.next() else {
+        return Ok(DEFAULT_ADDR.to_owned());
+    };
+    if let Some(extra) = args.next() {
+        return Err(format!(
+            "unexpected argument {extra:?}; usage: {PROGRAM} [ADDR] (default {DEFAULT_ADDR})"
+        ));
+    }
+    arg.into_string()
+        .map_err(|arg| format!("the address {arg:?} is not valid UTF-8"))
+}
+
+/// Listens on `addr`, non-blocking, and says where on stdout (the `listening on` line).
+fn bind(addr: &str) -> Result<TcpListener, String> {
+    let listener = TcpListener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| format!("cannot make the listener non-blocking: {e}"))?;
+    if let Err(e) = sys::set_backlog(&listener, BACKLOG) {
+        eprintln!("{PROGRAM}: cannot enlarge the listen backlog, keeping 128: {e}");
+    }
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let mut stdout = io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "listening on {local}").and_then(|()| stdout.flush()) {
+        eprintln!("{PROGRAM}: cannot print the address on stdout: {e}");
+    }
+    Ok(listener)
+}
+
+/// Every client costs one descriptor. Any process may raise its soft limit on open files
+/// (often 1024) up to the hard limit, which only root can move.
 fn raise_open_files_limit() {
     let mut limit = match sys::open_files_limit() {
         Ok(limit) => limit,
         Err(e) => {
-            eprintln!("step4_poll: cannot read the open files limit: {e}");
+            eprintln!("{PROGRAM}: cannot read the open files limit: {e}");
             return;
         }
     };
@@ -110,48 +163,12 @@ fn raise_open_files_limit() {
         };
         match sys::set_open_files_limit(raised) {
             Ok(()) => limit = raised,
-            Err(e) => eprintln!("step4_poll: cannot raise the open files limit: {e}"),
+            Err(e) => eprintln!("{PROGRAM}: cannot raise the open files limit: {e}"),
         }
     }
     let clients = (limit.rlim_cur as u64).saturating_sub(OTHER_DESCRIPTORS);
     eprintln!(
-        "step4_poll: open files limit {} (hard {}): room for about {clients} clients",
+        "{PROGRAM}: open files limit {} (hard {}): room for about {clients} clients",
         limit.rlim_cur, limit.rlim_max
     );
-}
-
-/// Binds the address given as the only argument (or the default), non-blocking, and says
-/// where on stdout. Any failure here ends the program with status 2.
-fn listen(args: Vec<OsString>) -> TcpListener {
-    let addr = match args.as_slice() {
-        [] => DEFAULT_ADDR,
-        [arg] => arg
-            .to_str()
-            .unwrap_or_else(|| exit_with("the address is not valid text")),
-        _ => exit_with("usage: step4_poll [ADDR]   (default 127.0.0.1:7878)"),
-    };
-    let listener = match TcpListener::bind(addr) {
-        Ok(listener) => listener,
-        Err(e) => exit_with(&format!("cannot listen on {addr}: {e}")),
-    };
-    if let Err(e) = listener.set_nonblocking(true) {
-        exit_with(&format!("cannot make the listener non-blocking: {e}"));
-    }
-    if let Err(e) = sys::set_backlog(&listener, BACKLOG) {
-        eprintln!("step4_poll: cannot enlarge the listen backlog, keeping 128: {e}");
-    }
-    let local = match listener.local_addr() {
-        Ok(local) => local,
-        Err(e) => exit_with(&format!("cannot read the bound address: {e}")),
-    };
-    let mut stdout = io::stdout().lock();
-    if let Err(e) = writeln!(stdout, "listening on {local}").and_then(|()| stdout.flush()) {
-        eprintln!("cannot print the address on stdout: {e}");
-    }
-    listener
-}
-
-fn exit_with(message: &str) -> ! {
-    eprintln!("step4_poll: {message}");
-    process::exit(2);
 }

@@ -1,10 +1,10 @@
-//! The event loop: one `poll` call per round over the listener and every client.
+//! The event loop: one `poll` call per round over the listener and every client, then the
+//! accepts, the reads and the writes that `poll` said would not block.
 //!
-//! Flow control happens here. While some client is more than `SOFT` lines behind, no client
-//! is read: `poll` is not even asked about their input, so a paused round sleeps until some
-//! socket can take output, a newcomer knocks, or the next deadline comes. The deadlines are
-//! those of the clients behind (cut once behind for longer than `PATIENCE`) and of the
-//! clients that left (let go after `LINGER`).
+//! While some client is more than `SOFT` lines behind (`Room::is_paused`), no client in the
+//! room is read: `poll` is not even asked about their input, so a paused round sleeps until
+//! some socket can take output, a newcomer knocks, or the next deadline comes (`PATIENCE`
+//! for a client behind, `LINGER` for one that left, the listener's rest).
 
 use std::fs::File;
 use std::io::{self, Write};
@@ -13,8 +13,9 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use crate::client::State;
+use crate::poll_set::PollSet;
+use crate::protocol::ERR_SERVER_FULL;
 use crate::room::Room;
-use crate::sys::{self, POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, PollFd};
 
 /// Bytes asked of one client per read: one read per client per round keeps rounds fair.
 const READ_CHUNK: usize = 16 * 1024;
@@ -22,15 +23,9 @@ const READ_CHUNK: usize = 16 * 1024;
 /// however many talk. Input beyond it waits in the kernel (TCP slows the senders down) and
 /// is read in the next rounds, starting where this round stopped.
 const ROUND_BUDGET: usize = 64 * 1024;
-/// How long a client in the room may stay more than `SOFT` lines behind, the room paused
-/// for it, before it is cut as too slow.
-const PATIENCE: Duration = Duration::from_secs(2);
-/// How long a client that left may take to read its last bytes and close.
-const LINGER: Duration = Duration::from_secs(10);
 /// How long the listener rests after `accept` kept failing.
 const LISTENER_REST: Duration = Duration::from_secs(1);
 
-const SERVER_FULL: &[u8] = b"ERR server-full out of file descriptors, try again later\n";
 const SPARE_PATH: &str = "/dev/null";
 // Linux errno values for "too many open files" (this process, and the whole system).
 const EMFILE: i32 = 24;
@@ -38,9 +33,8 @@ const ENFILE: i32 = 23;
 
 pub struct Server {
     listener: TcpListener,
-    /// What `poll` watches: `pollfds[0]` is the listener, `pollfds[i + 1]` is
-    /// `room.clients[i]`. Both vectors change together, so this array is never rebuilt.
-    pollfds: Vec<PollFd>,
+    /// What `poll` watches: the listener and every client of `room`.
+    poll_set: PollSet,
     room: Room,
     /// A descriptor held in reserve to refuse newcomers politely when none is left.
     spare: Option<File>,
@@ -58,14 +52,9 @@ pub struct Server {
 
 impl Server {
     pub fn new(listener: TcpListener) -> Server {
-        let listener_fd = PollFd {
-            fd: listener.as_raw_fd(),
-            events: POLLIN,
-            revents: 0,
-        };
         Server {
+            poll_set: PollSet::new(listener.as_raw_fd()),
             listener,
-            pollfds: vec![listener_fd],
             room: Room::new(),
             spare: File::open(SPARE_PATH).ok(),
             read_buf: vec![0; READ_CHUNK],
@@ -76,15 +65,16 @@ impl Server {
         }
     }
 
-    /// Serves for ever; returns only if `poll` itself fails.
-    pub fn run(&mut self) -> io::Result<()> {
+    /// Serves for ever; returns only if `poll` itself fails, with its error.
+    pub fn run(&mut self) -> io::Error {
         loop {
-            let timeout = self.poll_timeout();
-            sys::wait(&mut self.pollfds, timeout)?;
+            if let Err(e) = self.poll_set.wait(self.poll_timeout()) {
+                return e;
+            }
             let rested = self
                 .listener_rest_until
                 .is_some_and(|until| Instant::now() >= until);
-            if self.pollfds[0].revents != 0 || rested {
+            if self.poll_set.listener_ready() || rested {
                 self.accept_all();
             }
             self.read_ready();
@@ -105,7 +95,7 @@ impl Server {
 
     /// Accepts every waiting connection, until the listener would block.
     fn accept_all(&mut self) {
-        self.pollfds[0].events = POLLIN;
+        self.poll_set.watch_listener(true);
         self.listener_rest_until = None;
         loop {
             let accepted = match self.listener.accept() {
@@ -147,26 +137,15 @@ impl Server {
     /// and try again when a client leaves or after `LISTENER_REST`.
     fn pause_listener(&mut self, e: io::Error) {
         eprintln!("accept failed: {e}; pausing new connections");
-        self.pollfds[0].events = 0;
+        self.poll_set.watch_listener(false);
         self.listener_rest_until = Some(Instant::now() + LISTENER_REST);
     }
 
     fn join(&mut self, stream: TcpStream) {
-        // A blocking socket would freeze the whole loop on its first read: refuse it.
-        if let Err(e) = stream.set_nonblocking(true) {
-            eprintln!("cannot make a new connection non-blocking: {e}");
-            return;
+        let fd = stream.as_raw_fd();
+        if self.room.join(stream) {
+            self.poll_set.add_client(fd);
         }
-        // Without this, Nagle's algorithm holds back small messages waiting for an ACK.
-        if let Err(e) = stream.set_nodelay(true) {
-            eprintln!("cannot disable Nagle on a new connection: {e}");
-        }
-        self.pollfds.push(PollFd {
-            fd: stream.as_raw_fd(),
-            events: POLLIN,
-            revents: 0,
-        });
-        self.room.join(stream);
     }
 
     /// Reads once from every client that `poll` reported, within the round's budget,
@@ -179,8 +158,7 @@ impl Server {
         let mut budget = ROUND_BUDGET;
         let mut resume_at = None;
         for i in (start..count).chain(0..start) {
-            // A hang-up or an error is learnt by reading: data sent before it comes first.
-            if self.pollfds[i + 1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL) == 0 {
+            if !self.poll_set.has_input(i) {
                 continue;
             }
             match self.room.clients[i].state {
@@ -203,20 +181,20 @@ impl Server {
     }
 
     /// Ends the round in two passes over every client, O(n) like `poll` itself. The first
-    /// writes to the clients that got output or became writable, cuts those behind for too
-    /// long, lets go of those that lingered too long, and finds the next deadline. Only then
-    /// is it known whether the room stays paused, so the second pass says what `poll` must
-    /// watch next round and collects the clients that are gone.
+    /// writes to the clients that got output or became writable, applies the deadlines
+    /// (`Room::check_deadlines`) and finds the next one. Only then is it known whether the
+    /// room stays paused, so the second pass says what `poll` must watch next round and
+    /// collects the clients that are gone.
     fn finish_round(&mut self) {
         let now = Instant::now();
         let mut next_deadline = self.listener_rest_until;
         for i in 0..self.room.clients.len() {
             let client = &mut self.room.clients[i];
-            if client.dirty || self.pollfds[i + 1].revents & (POLLOUT | POLLERR) != 0 {
+            if client.dirty || self.poll_set.can_write(i) {
                 client.dirty = false;
                 self.room.flush(i);
             }
-            if let Some(deadline) = self.deadline(i, now) {
+            if let Some(deadline) = self.room.check_deadlines(i, now) {
                 next_deadline = Some(next_deadline.map_or(deadline, |d| d.min(deadline)));
             }
         }
@@ -231,47 +209,19 @@ impl Server {
         self.remove_gone();
     }
 
-    /// Cuts client `i` if it has been behind for longer than `PATIENCE`, lets it go if it
-    /// lingered longer than `LINGER`; otherwise returns when one of those will happen.
-    fn deadline(&mut self, i: usize, now: Instant) -> Option<Instant> {
-        let client = &mut self.room.clients[i];
-        if let Some(since) = client.behind_since {
-            let deadline = since + PATIENCE;
-            if now < deadline {
-                return Some(deadline);
-            }
-            self.room.cut(i);
-            return None;
-        }
-        let deadline = client.left_at? + LINGER;
-        if now < deadline && client.state != State::Gone {
-            return Some(deadline);
-        }
-        client.state = State::Gone;
-        None
-    }
-
-    /// What `poll` watches for client `i` next round. While the room is paused, a client in
-    /// the room is not asked for input; if it has no output either, its entry is switched
-    /// off with a negative descriptor, because `poll` reports a hang-up or an error even when
-    /// no event is asked for, and each would wake the paused loop at once, again and again.
+    /// What `poll` watches for client `i` next round: input while it may talk (in the room
+    /// and the room not paused) or while it drains, output while some is queued.
     fn watch(&mut self, i: usize, paused: bool) {
         let client = &self.room.clients[i];
-        let output = if client.outbox.is_empty() { 0 } else { POLLOUT };
-        let events = match client.state {
-            State::Open if paused => output,
-            State::Open => POLLIN | output,
-            State::Closing => POLLOUT,
-            State::Draining => POLLIN,
-            State::Gone => 0,
+        let output = !client.outbox.is_empty();
+        let (input, output) = match client.state {
+            State::Open => (!paused, output),
+            State::Closing => (false, true),
+            State::Draining => (true, false),
+            State::Gone => (false, false),
         };
-        let pollfd = &mut self.pollfds[i + 1];
-        pollfd.events = events;
-        pollfd.fd = if events == 0 {
-            -1
-        } else {
-            client.stream.as_raw_fd()
-        };
+        let fd = client.stream.as_raw_fd();
+        self.poll_set.watch_client(i, fd, input, output);
     }
 
     /// Removes finished clients, highest slot first: the client moved into a freed slot
@@ -282,14 +232,14 @@ impl Server {
             return;
         }
         while let Some(i) = self.gone.pop() {
-            self.pollfds.swap_remove(i + 1);
+            self.poll_set.remove_client(i);
             self.room.remove(i);
         }
         // A descriptor came free: take the spare back if it was lost, and listen again.
         if self.spare.is_none() {
             self.spare = File::open(SPARE_PATH).ok();
         }
-        self.pollfds[0].events = POLLIN;
+        self.poll_set.watch_listener(true);
         self.listener_rest_until = None;
     }
 }
@@ -297,7 +247,8 @@ impl Server {
 /// Tells a newcomer there is no room, then closes. Best effort: a fresh socket takes a short
 /// line at once; if not, it closes anyway.
 fn refuse(mut stream: TcpStream) {
+    eprintln!("out of file descriptors: turning a newcomer away");
     let _ = stream.set_nonblocking(true);
-    let _ = stream.write(SERVER_FULL);
+    let _ = stream.write(ERR_SERVER_FULL.as_bytes());
     let _ = stream.shutdown(Shutdown::Write);
 }

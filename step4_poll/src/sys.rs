@@ -4,7 +4,7 @@
 //! Rust item, a C struct becomes a `#[repr(C)]` struct with the same fields in the same order,
 //! and the C convention "returns -1 and sets `errno`" becomes an `io::Result`. The types and
 //! constants below are those of Linux (x86-64 and aarch64 alike); macOS differs in a few of them,
-//! marked where it does. Every other system call (socket, accept, read, writev, close) goes
+//! marked where it does. Every other system call (socket, accept, read, write, close) goes
 //! through `std`, which already wraps them safely.
 
 use std::io;
@@ -142,7 +142,7 @@ pub fn set_backlog(listener: &TcpListener, backlog: c_int) -> io::Result<()> {
 
 /// Makes closing `stream` reset the connection at once: the peer reads what it already
 /// received, then "connection reset", and our kernel keeps nothing for it.
-pub fn set_linger_zero(stream: &TcpStream) -> io::Result<()> {
+pub fn reset_on_close(stream: &TcpStream) -> io::Result<()> {
     let linger = Linger {
         l_onoff: 1,
         l_linger: 0,

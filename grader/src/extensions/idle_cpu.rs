@@ -3,7 +3,6 @@
 
 use super::start;
 use crate::client::scenario;
-use std::ffi::{c_int, c_long};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -16,13 +15,6 @@ const MAX_IDLE_SHARE: f64 = 0.10;
 /// Messages timed one at a time, and the most their median delay may be.
 const ROUNDS: usize = 20;
 const MAX_MEDIAN_DELAY: Duration = Duration::from_millis(50);
-
-unsafe extern "C" {
-    /// sysconf(3): `long sysconf(int name);`
-    fn sysconf(name: c_int) -> c_long;
-}
-/// `_SC_CLK_TCK` on Linux: the unit of the times in `/proc/<pid>/stat`.
-const SC_CLK_TCK: c_int = 2;
 
 /// Three connections (two registered) stay silent for 2 s: the server must use less than 10%
 /// of a core over that time (read from `/proc/<pid>/stat`). Then 20 messages sent one at a
@@ -78,27 +70,11 @@ pub fn ext_idle_cpu_silent_server_sleeps_and_still_answers_fast(bin: &str) {
 
 /// CPU time, user and system, that process `pid` has used so far, in seconds.
 fn cpu_time(pid: u32) -> f64 {
-    let path = format!("/proc/{pid}/stat");
-    let stat = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+    let stat = kit::proc::stat(pid).unwrap_or_else(|e| {
         panic!(
-            "\n[{}] cannot read {path} (this extension needs Linux): {e}\n",
+            "\n[{}] cannot read /proc/{pid}/stat (this extension needs Linux): {e}\n",
             scenario()
         )
     });
-    // The command name, in parentheses, may hold spaces: count the fields after it.
-    // Fields 14 and 15 of proc(5) are utime and stime; field 3 comes first after the name.
-    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-    let fields: Vec<&str> = after_name.split_whitespace().collect();
-    let ticks = |field: usize| -> f64 {
-        match fields.get(field - 3).and_then(|f| f.parse::<u64>().ok()) {
-            Some(ticks) => ticks as f64,
-            None => panic!("\n[{}] {path} has no field {field}: {stat:?}\n", scenario()),
-        }
-    };
-    // SAFETY: sysconf takes an integer and reads no memory of ours.
-    let per_second = unsafe { sysconf(SC_CLK_TCK) };
-    if per_second <= 0 {
-        panic!("\n[{}] sysconf(_SC_CLK_TCK) failed\n", scenario());
-    }
-    (ticks(14) + ticks(15)) / per_second as f64
+    stat.cpu_ticks() as f64 / kit::sys::clock_ticks_per_second() as f64
 }

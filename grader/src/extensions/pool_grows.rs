@@ -55,18 +55,20 @@ pub fn ext_pool_grows_from_workers_up_to_max_workers(bin: &str) {
 
 /// The number of threads of the server process, from `/proc/<pid>/status`.
 fn threads(server: &Server) -> usize {
-    let path = format!("/proc/{}/status", server.pid());
-    let status = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+    let pid = server.pid();
+    let status = kit::proc::status(pid).unwrap_or_else(|e| {
         panic!(
-            "\n[{}] cannot read {path} (this extension needs Linux): {e}\n",
+            "\n[{}] cannot read /proc/{pid}/status (this extension needs Linux): {e}\n",
             scenario()
         )
     });
-    let count = status
-        .lines()
-        .find_map(|line| line.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse().ok());
-    count.unwrap_or_else(|| panic!("\n[{}] no Threads: line in {path}\n", scenario()))
+    match status.threads {
+        Some(count) => count as usize,
+        None => panic!(
+            "\n[{}] no Threads: line in /proc/{pid}/status\n",
+            scenario()
+        ),
+    }
 }
 
 /// Connects until a client gets in: a leaver's workers come back once its reader and writer
