@@ -121,8 +121,9 @@ pub struct Conn {
     pub failure: Option<String>,
     /// Sends `USER` (an idle connection does not).
     pub named: bool,
-    /// Received a sync probe: the server has surely registered it.
-    pub synced: bool,
+    /// The number of the last sync probe it received (0: none yet). Once it got one, the
+    /// server has surely registered it.
+    pub last_sync: u32,
     /// Its receiver number in the swarm's checker, if it is checked.
     pub receiver: Option<usize>,
     /// Data messages sent so far (the last sequence number used).
@@ -235,7 +236,7 @@ impl Tally {
                     self.last_ns = now;
                 }
             }
-            Line::Ours(msg) if msg.origin == CLIENT && msg.kind == SYNC => conn.synced = true,
+            Line::Ours(msg) if msg.origin == CLIENT && msg.kind == SYNC => conn.last_sync = msg.seq,
             Line::Ours(msg) if msg.origin == CHURN && conn.receiver.is_some() => {
                 let id = msg.sender as usize;
                 if self.churn_seen.len() <= id {
@@ -266,7 +267,7 @@ pub fn connect(id: u32, prefix: u8, dst: SocketAddrV4) -> Conn {
         state: State::Connecting,
         failure: None,
         named: true,
-        synced: false,
+        last_sync: 0,
         receiver: None,
         sent: 0,
         hang_up: false,
