@@ -108,64 +108,46 @@ impl Outcome {
     }
 
     pub fn table(&self) -> Table {
-        let mut t = Table::new(&[
-            "messages",
-            "readers",
-            "paced",
-            "lost per reader",
-            "misordered",
-            "longest freeze ms",
-            "sent msg/s",
-            "sent MiB/s",
-            "non-readers",
-            "too-slow",
-            "closed",
-            "open",
-            "freed s",
-            "peak RSS MiB",
-            "result",
-        ]);
-        let lost: Vec<String> = self.lost.iter().map(|n| thousands(*n as f64)).collect();
-        t.row(vec![
+        let mut t = Table::new(
+            "messages | readers | paced | non-readers | sent msg/s | lost per reader | \
+             misordered | longest freeze ms | sent MiB/s | too-slow | closed | open | freed s | \
+             peak RSS MiB | result",
+        );
+        let mut row = vec![
             thousands(self.messages as f64),
             self.readers.to_string(),
             self.paced.to_string(),
+            thousands(self.non_readers as f64),
+            thousands(self.sent_per_s()),
+        ];
+        row.extend(self.figures());
+        t.row(row);
+        t
+    }
+
+    /// The table's cells from "lost per reader" on (the bench report shows them too).
+    pub fn figures(&self) -> Vec<String> {
+        let lost: Vec<String> = self.lost.iter().map(|n| thousands(*n as f64)).collect();
+        vec![
             lost.join(" / "),
             thousands(self.verdict.misordered as f64),
             format!("{:.0}", self.freeze.as_secs_f64() * 1e3),
-            thousands(self.sent_per_s()),
             format!("{:.1}", self.mib_per_s()),
-            thousands(self.non_readers as f64),
             thousands(self.fate("ERR too-slow") as f64),
             thousands(self.closed_quietly() as f64),
             thousands(self.fate("open") as f64),
             opt(self.freed.map(|d| d.as_secs_f64()), 2),
             opt(self.peak_rss_kib.map(|k| k as f64 / 1024.0), 1),
             self.problem().unwrap_or_else(|| "ok".into()),
-        ]);
-        t
+        ]
     }
 
     pub fn csv(&self) -> Table {
-        let mut t = Table::new(&[
-            "server",
-            "messages",
-            "readers",
-            "paced",
-            "non_readers",
-            "lost",
-            "lost_max",
-            "duplicated",
-            "misordered",
-            "freeze_ms",
-            "sent_msg_per_s",
-            "sent_mib_per_s",
-            "too_slow",
-            "closed",
-            "open",
-            "freed_s",
-            "peak_rss_mib",
-        ]);
+        let mut t = Table::new(
+            "server | messages | readers | paced | non_readers | lost | lost_max | \
+             duplicated | misordered | freeze_ms | sent_msg_per_s | sent_mib_per_s | \
+             too_slow | closed | open | freed_s | peak_rss_mib",
+        );
         t.row(vec![
             self.server.clone(),
             self.messages.to_string(),

@@ -58,7 +58,7 @@ scenarios:
   churn     --workers C (8) connections at a time: connect, USER, MSG, close, for
             --duration S (5) seconds. Time to register = connect to delivery of the MSG.
   bench     the whole matrix over the four steps; writes REPORT.md and SVG charts.
-              --quick (about a minute)  --out DIR (bench)  --bin-dir DIR (loadgen's own)
+              --quick (about a minute)  --out DIR (bench/runs)  --bin-dir DIR (loadgen's own)
 
 options of every scenario:
   --server PATH [--server-arg ARG]...  start the server (on 127.0.0.1:0) and measure it
@@ -254,7 +254,12 @@ fn run(argv: &[String]) -> Result<(), Fail> {
                     Fail::Usage("cannot tell loadgen's own directory; give --bin-dir".into())
                 })?,
             };
-            let out = PathBuf::from(args.value("--out").unwrap_or_else(|| "bench".into()));
+            let out = PathBuf::from(args.value("--out").unwrap_or_else(|| "bench/runs".into()));
+            if out.ends_with("reference") {
+                return Err(Fail::Usage(
+                    "bench: bench/reference holds the committed report; write elsewhere".into(),
+                ));
+            }
             bench::run(&bench::Config {
                 quick: args.flag("--quick"),
                 out,
