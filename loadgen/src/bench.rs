@@ -1,16 +1,17 @@
 //! `bench`: every scenario against every step, then `REPORT.md` and the SVG charts.
 //!
 //! Each run starts a fresh server on 127.0.0.1:0 from `--bin-dir` (by default loadgen's own
-//! directory, `target/release`). The matrix answers four questions: how many clients each
-//! design holds (`capacity`), whether the pool beats a thread per connection (`churn`), what
-//! each design costs at idle (the CPU sampled in `capacity`), and where `poll`'s O(n) scan
-//! shows (`fanout` with more and more clients, and a few clients talking among many idle
-//! connections). Runs that are repeated report the run with the median result.
+//! directory, `target/release`). The matrix measures how many clients each design holds
+//! (`capacity`), connections per second (`churn`), the CPU at idle (sampled in `capacity`),
+//! fan-out with more and more clients and next to idle connections (`fanout`), and a paste
+//! that nobody paces (`flood`). Runs that are repeated report the run with the median result.
+//! The report goes to `--out` (`bench/runs`, which git ignores); the committed reference in
+//! `bench/reference/` is never written by loadgen.
 
 use crate::report;
 use crate::server::CpuReading;
 use crate::target::Target;
-use crate::{capacity, churn, fanout, progress};
+use crate::{capacity, churn, fanout, flood, progress};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -35,7 +36,20 @@ pub struct Plan {
     pub bystanders: Vec<usize>,
     pub churn_workers: usize,
     pub churn_seconds: f64,
+    /// One unpaced sender, 2 readers (one paced), 100 non-readers.
+    pub flood: flood::Config,
     pub repeats: usize,
+}
+
+fn flood_config(messages: u32) -> flood::Config {
+    flood::Config {
+        messages,
+        size: 200,
+        readers: 2,
+        paced: 1,
+        reader_rate: 2e6,
+        non_readers: 100,
+    }
 }
 
 /// Clients that talk in the bystander runs, and how often each one sends.
@@ -55,6 +69,7 @@ impl Plan {
                 bystanders: vec![0, 1_000],
                 churn_workers: 8,
                 churn_seconds: 1.0,
+                flood: flood_config(50_000),
                 repeats: 1,
             };
         }
@@ -68,12 +83,13 @@ impl Plan {
             bystanders: vec![0, 1_000, 10_000],
             churn_workers: 8,
             churn_seconds: 3.0,
+            flood: flood_config(50_000),
             repeats: 3,
         }
     }
 
     fn runs_per_step(&self) -> usize {
-        1 + (self.fanout_clients.len() + self.bystanders.len() + 1) * self.repeats
+        1 + (self.fanout_clients.len() + self.bystanders.len() + 2) * self.repeats
     }
 }
 
@@ -86,6 +102,7 @@ pub struct StepResults {
     /// Per number of idle connections, every run.
     pub bystanders: Vec<(usize, Vec<Result<fanout::Outcome, String>>)>,
     pub churn: Vec<Result<churn::Outcome, String>>,
+    pub flood: Vec<Result<flood::Outcome, String>>,
     /// `DEEP_STEP` only: fan-out to `DEEP_CLIENTS` with a `DEEP_WINDOW` window.
     pub deep: Vec<Result<fanout::Outcome, String>>,
 }
@@ -210,6 +227,21 @@ fn measure_step(name: &str, path: &Path, plan: &Plan, counter: &mut Counter) -> 
             )
         },
     );
+    let flood_runs = repeat(
+        plan,
+        counter,
+        &format!("flood {name}"),
+        || {
+            let clients = 1 + plan.flood.readers + plan.flood.non_readers;
+            let mut target = Target::start(path, &server_args(name, clients))?;
+            flood::run(&plan.flood, &mut target)
+        },
+        |o| {
+            let lost = o.problem().unwrap_or_else(|| "nothing lost".into());
+            let freeze = o.freeze.as_secs_f64() * 1e3;
+            format!("{:.0} msg/s, freeze {freeze:.0} ms, {lost}", o.sent_per_s())
+        },
+    );
     let mut deep = Vec::new();
     if name == DEEP_STEP {
         let mut cfg = fanout_config(DEEP_CLIENTS, 0, 0.0, plan.fanout_seconds);
@@ -229,6 +261,7 @@ fn measure_step(name: &str, path: &Path, plan: &Plan, counter: &mut Counter) -> 
         fanout: fanout_runs,
         bystanders: bystander_runs,
         churn: churn_runs,
+        flood: flood_runs,
         deep,
     }
 }

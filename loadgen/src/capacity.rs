@@ -90,19 +90,10 @@ impl Outcome {
     }
 
     pub fn table(&self) -> Table {
-        let mut t = Table::new(&[
-            "clients",
-            "connect s",
-            "register s",
-            "idle CPU %",
-            "RSS MiB",
-            "threads",
-            "p50 ms",
-            "p99 ms",
-            "max ms",
-            "lost",
-            "result",
-        ]);
+        let mut t = Table::new(
+            "clients | connect s | register s | idle CPU % | RSS MiB | threads | \
+             p50 ms | p99 ms | max ms | lost | result",
+        );
         for s in &self.steps {
             t.row(vec![
                 thousands(s.clients as f64),
@@ -122,17 +113,10 @@ impl Outcome {
     }
 
     pub fn csv(&self) -> Table {
-        let mut t = Table::new(&[
-            "server",
-            "held",
-            "failed_at",
-            "reason",
-            "idle_cpu_empty_pct",
-            "idle_cpu_held_pct",
-            "p99_held_ms",
-            "rss_held_mib",
-            "threads_held",
-        ]);
+        let mut t = Table::new(
+            "server | held | failed_at | reason | idle_cpu_empty_pct | \
+             idle_cpu_held_pct | p99_held_ms | rss_held_mib | threads_held",
+        );
         let held = self.held();
         let failed = self.failed();
         t.row(vec![

@@ -62,19 +62,11 @@ impl Outcome {
     }
 
     pub fn table(&self) -> Table {
-        let mut t = Table::new(&[
-            "workers",
-            "connections",
-            "conn/s",
-            "register p50 ms",
-            "register p99 ms",
-            "cycle p50 ms",
-            "cycle p99 ms",
-            "server CPU %",
-            "loadgen CPU %",
-            "threads",
-            "result",
-        ]);
+        let mut t = Table::new(
+            "workers | connections | conn/s | register p50 ms | register p99 ms | \
+             cycle p50 ms | cycle p99 ms | server CPU % | loadgen CPU % | threads | \
+             result",
+        );
         t.row(vec![
             self.workers.to_string(),
             thousands(self.completed as f64),
@@ -92,23 +84,11 @@ impl Outcome {
     }
 
     pub fn csv(&self) -> Table {
-        let mut t = Table::new(&[
-            "server",
-            "workers",
-            "seconds",
-            "connections",
-            "conn_per_s",
-            "failed",
-            "lost",
-            "duplicated",
-            "register_p50_ms",
-            "register_p99_ms",
-            "cycle_p50_ms",
-            "cycle_p99_ms",
-            "server_cpu_pct",
-            "loadgen_cpu_pct",
-            "server_threads",
-        ]);
+        let mut t = Table::new(
+            "server | workers | seconds | connections | conn_per_s | failed | lost | \
+             duplicated | register_p50_ms | register_p99_ms | cycle_p50_ms | \
+             cycle_p99_ms | server_cpu_pct | loadgen_cpu_pct | server_threads",
+        );
         t.row(vec![
             self.server.clone(),
             self.workers.to_string(),

@@ -81,24 +81,11 @@ impl Outcome {
     }
 
     pub fn table(&self) -> Table {
-        let mut t = Table::new(&[
-            "clients",
-            "idle",
-            "senders",
-            "offered msg/s",
-            "sent msg/s",
-            "delivered/s",
-            "lost",
-            "p50 ms",
-            "p90 ms",
-            "p99 ms",
-            "max ms",
-            "server CPU %",
-            "loadgen CPU %",
-            "RSS MiB",
-            "threads",
-            "result",
-        ]);
+        let mut t = Table::new(
+            "clients | idle | senders | offered msg/s | sent msg/s | delivered/s | \
+             lost | p50 ms | p90 ms | p99 ms | max ms | server CPU % | \
+             loadgen CPU % | RSS MiB | threads | result",
+        );
         let offered = if self.rate > 0.0 {
             thousands(self.rate * self.senders as f64)
         } else {
@@ -126,27 +113,12 @@ impl Outcome {
     }
 
     pub fn csv(&self) -> Table {
-        let mut t = Table::new(&[
-            "server",
-            "clients",
-            "idle",
-            "senders",
-            "rate",
-            "seconds",
-            "sent_per_s",
-            "delivered_per_s",
-            "lost",
-            "duplicated",
-            "misordered",
-            "p50_ms",
-            "p90_ms",
-            "p99_ms",
-            "max_ms",
-            "server_cpu_pct",
-            "loadgen_cpu_pct",
-            "server_rss_mib",
-            "server_threads",
-        ]);
+        let mut t = Table::new(
+            "server | clients | idle | senders | rate | seconds | sent_per_s | \
+             delivered_per_s | lost | duplicated | misordered | p50_ms | p90_ms | \
+             p99_ms | max_ms | server_cpu_pct | loadgen_cpu_pct | server_rss_mib | \
+             server_threads",
+        );
         let v = &self.verdict;
         t.row(vec![
             self.server.clone(),

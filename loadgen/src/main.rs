@@ -15,6 +15,7 @@ mod capacity;
 mod check;
 mod churn;
 mod fanout;
+mod flood;
 mod report;
 mod server;
 mod stats;
@@ -50,10 +51,14 @@ scenarios:
               a server that keeps only the protocol's minimum cut clients as too slow)
               --threads T (1)
               --idle M connections that never register (the server still watches them)
+  flood     one client sends --messages M (50000) lines unpaced, in large writes, while
+            --readers K (2) read them, --paced P (1) of those at --reader-rate B bytes/s
+            (2000000), and --non-readers N (100) registered clients never read. Passes when no
+            reader lost a message or got one out of order. --size defaults to 200 here.
   churn     --workers C (8) connections at a time: connect, USER, MSG, close, for
             --duration S (5) seconds. Time to register = connect to delivery of the MSG.
   bench     the whole matrix over the four steps; writes REPORT.md and SVG charts.
-              --quick (about a minute)  --out DIR (bench)  --bin-dir DIR (loadgen's own)
+              --quick (about a minute)  --out DIR (bench/runs)  --bin-dir DIR (loadgen's own)
 
 options of every scenario:
   --server PATH [--server-arg ARG]...  start the server (on 127.0.0.1:0) and measure it
@@ -184,6 +189,45 @@ fn run(argv: &[String]) -> Result<(), Fail> {
                 ))),
             }
         }
+        "flood" => {
+            let args = parse(
+                command,
+                rest,
+                &[
+                    "--messages",
+                    "--readers",
+                    "--paced",
+                    "--reader-rate",
+                    "--non-readers",
+                ],
+            )?;
+            let readers = args.get("--readers", 2, 1..=1000).map_err(Fail::Usage)?;
+            let cfg = flood::Config {
+                messages: args
+                    .get("--messages", 50_000, 1..=100_000_000)
+                    .map_err(Fail::Usage)?,
+                size: args
+                    .get("--size", 200, wire::MIN_TEXT..=1000)
+                    .map_err(Fail::Usage)?,
+                readers,
+                paced: args
+                    .get("--paced", 1.min(readers), 0..=readers)
+                    .map_err(Fail::Usage)?,
+                reader_rate: args
+                    .get("--reader-rate", 2e6, 1e3..=1e10)
+                    .map_err(Fail::Usage)?,
+                non_readers: args
+                    .get("--non-readers", 100, 0..=max_clients - readers - 1)
+                    .map_err(Fail::Usage)?,
+            };
+            let mut target = target(&args)?;
+            let outcome = flood::run(&cfg, &mut target)?;
+            show(&args, outcome.table(), outcome.csv());
+            match outcome.problem() {
+                None => Ok(()),
+                Some(problem) => Err(Fail::Run(format!("flood: {problem}"))),
+            }
+        }
         "churn" => {
             let args = parse(command, rest, &["--workers", "--duration"])?;
             let cfg = churn::Config {
@@ -210,7 +254,12 @@ fn run(argv: &[String]) -> Result<(), Fail> {
                     Fail::Usage("cannot tell loadgen's own directory; give --bin-dir".into())
                 })?,
             };
-            let out = PathBuf::from(args.value("--out").unwrap_or_else(|| "bench".into()));
+            let out = PathBuf::from(args.value("--out").unwrap_or_else(|| "bench/runs".into()));
+            if out.ends_with("reference") {
+                return Err(Fail::Usage(
+                    "bench: bench/reference holds the committed report; write elsewhere".into(),
+                ));
+            }
             bench::run(&bench::Config {
                 quick: args.flag("--quick"),
                 out,

@@ -51,7 +51,8 @@ impl Scale {
             };
         }
         if log {
-            let low = 10f64.powf(min.log10().floor());
+            // A value on a power of ten gets a decade below it, so no bar is empty.
+            let low = 10f64.powf((min.log10() - 1e-9).floor());
             let high = nice_ceiling(max).max(low * 10.0);
             Scale { low, high, log }
         } else {
@@ -290,47 +291,67 @@ pub fn line_chart(
     canvas.finish()
 }
 
+/// Values that span this factor or more are drawn on a log scale.
+const LOG_SPAN: f64 = 20.0;
+
 /// Grouped bars: one group per entry of `groups`, one bar per series in each (a series'
 /// value for group g is the y of its point with x = g; missing points leave a gap). Each bar
-/// carries its value on top.
-pub fn bar_chart(title: &str, y_label: &str, groups: &[String], series: &[Series]) -> String {
+/// carries its value on top. Positive values that span `LOG_SPAN` or more get a log scale,
+/// so a small bar next to one a thousand times taller still shows. `ceiling`, if given, is
+/// drawn as a dashed line with its label: the most the measurement could show.
+pub fn bar_chart(
+    title: &str,
+    y_label: &str,
+    groups: &[String],
+    series: &[Series],
+    ceiling: Option<(f64, &str)>,
+) -> String {
     let value = |s: &Series, g: usize| s.points.iter().find(|p| p.0 == g as f64).map(|p| p.1);
-    let ys = Scale::covering(
-        series.iter().flat_map(|s| s.points.iter().map(|p| p.1)),
-        false,
-    );
+    let values: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .collect();
+    let (min, max) = values
+        .iter()
+        .fold((f64::MAX, 0f64), |(a, b), &v| (a.min(v), b.max(v)));
+    let log = min > 0.0 && max / min >= LOG_SPAN;
+    let ys = Scale::covering(values.into_iter().chain(ceiling.map(|c| c.0)), log);
     let mut canvas = Canvas::new(title);
-    canvas.y_axis(&ys, y_label);
+    let label = if log {
+        format!("{y_label} (log scale)")
+    } else {
+        y_label.to_string()
+    };
+    canvas.y_axis(&ys, &label);
     canvas.line((LEFT, BOTTOM), (RIGHT, BOTTOM), "black", 1.0);
+    if let Some((at, text)) = ceiling {
+        // The line across the plot, and its label in the legend's column, below the series.
+        let y = BOTTOM - ys.fraction(at) * (BOTTOM - TOP);
+        let key = TOP + 10.0 + 22.0 * series.len() as f64;
+        for (x1, x2, y) in [(LEFT, RIGHT, y), (RIGHT + 20.0, RIGHT + 34.0, key - 4.0)] {
+            let _ = writeln!(
+                canvas.out,
+                "<line x1=\"{x1}\" y1=\"{y:.1}\" x2=\"{x2}\" y2=\"{y:.1}\" stroke=\"black\" stroke-dasharray=\"6 4\"/>"
+            );
+        }
+        for (i, line) in text.lines().enumerate() {
+            canvas.text(RIGHT + 40.0, key + 16.0 * i as f64, "start", line, false);
+        }
+    }
     let group_width = (RIGHT - LEFT) / groups.len().max(1) as f64;
     let bar_width = group_width * 0.8 / series.len().max(1) as f64;
     for (g, group) in groups.iter().enumerate() {
         let left = LEFT + g as f64 * group_width + group_width * 0.1;
-        canvas.text(
-            left + group_width * 0.4,
-            BOTTOM + 18.0,
-            "middle",
-            group,
-            false,
-        );
+        let middle = left + group_width * 0.4;
+        canvas.text(middle, BOTTOM + 18.0, "middle", group, false);
         for (i, s) in series.iter().enumerate() {
             let Some(v) = value(s, g) else { continue };
             let height = ys.fraction(v) * (BOTTOM - TOP);
             let x = left + i as f64 * bar_width;
-            canvas.rect(
-                x + 1.0,
-                BOTTOM - height,
-                (bar_width - 2.0).max(1.0),
-                height,
-                s.colour,
-            );
-            canvas.text(
-                x + bar_width / 2.0,
-                (BOTTOM - height - 4.0).max(TOP - 4.0),
-                "middle",
-                &short(v),
-                false,
-            );
+            let width = (bar_width - 2.0).max(1.0);
+            canvas.rect(x + 1.0, BOTTOM - height, width, height, s.colour);
+            let y = (BOTTOM - height - 4.0).max(TOP - 4.0);
+            canvas.text(x + bar_width / 2.0, y, "middle", &short(v), false);
         }
     }
     canvas.legend(series);
@@ -467,11 +488,44 @@ mod tests {
                 points: vec![(1.0, 2.6e7)],
             },
         ];
-        let doc = bar_chart("delivered/s", "messages/s", &groups, &bars);
+        let doc = bar_chart("delivered/s", "messages/s", &groups, &bars, None);
         assert_well_formed(&doc);
         assert_inside(&doc);
         assert_eq!(doc.matches("<rect").count(), 1 + 3 + 2); // background, 3 bars, 2 legend keys
-        assert!(doc.contains(">26M<"));
+        assert!(doc.contains(">26M<") && !doc.contains("log scale"));
+    }
+
+    #[test]
+    fn bars_that_span_orders_of_magnitude_get_a_log_scale_and_a_ceiling() {
+        let bars = vec![
+            Series {
+                name: "step2".into(),
+                colour: COLOURS[1],
+                points: vec![(0.0, 2.0e5)],
+            },
+            Series {
+                name: "step4".into(),
+                colour: COLOURS[3],
+                points: vec![(0.0, 1.8e7)],
+            },
+        ];
+        let groups = vec!["100 clients".to_string()];
+        let doc = bar_chart("t", "msg/s", &groups, &bars, Some((2.0e7, "most tried")));
+        assert_well_formed(&doc);
+        assert_inside(&doc);
+        assert!(doc.contains("msg/s (log scale)") && doc.contains(">most tried<"));
+        // On a linear scale the small bar would be 1 % of the tall one; here over 10 %.
+        let heights: Vec<f64> = doc
+            .match_indices("<rect ")
+            .skip(1)
+            .take(2)
+            .map(|(i, _)| {
+                let tag = &doc[i..i + doc[i..].find("/>").unwrap()];
+                let at = tag.find(" height=\"").unwrap() + 9;
+                tag[at..at + tag[at..].find('"').unwrap()].parse().unwrap()
+            })
+            .collect();
+        assert!(heights[0] > heights[1] / 10.0, "{heights:?}");
     }
 
     #[test]

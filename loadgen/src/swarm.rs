@@ -121,8 +121,9 @@ pub struct Conn {
     pub failure: Option<String>,
     /// Sends `USER` (an idle connection does not).
     pub named: bool,
-    /// Received a sync probe: the server has surely registered it.
-    pub synced: bool,
+    /// The number of the last sync probe it received (0: none yet). Once it got one, the
+    /// server has surely registered it.
+    pub last_sync: u32,
     /// Its receiver number in the swarm's checker, if it is checked.
     pub receiver: Option<usize>,
     /// Data messages sent so far (the last sequence number used).
@@ -130,6 +131,9 @@ pub struct Conn {
     /// Shut down writing once the queue is written; the server's end of file then is the
     /// normal end, not a failure.
     pub hang_up: bool,
+    /// Bytes the next turns may still read from it (`None`: no limit). A paced reader reads
+    /// a little at a time, as a slow terminal would.
+    pub read_cap: Option<usize>,
     shut: bool,
     /// Bytes of a line still arriving.
     partial: Vec<u8>,
@@ -149,6 +153,11 @@ impl Conn {
 
     pub fn pending_out(&self) -> usize {
         self.out.len()
+    }
+
+    /// The socket's descriptor, while it is open (to set a socket option on it).
+    pub fn fd(&self) -> Option<std::os::fd::RawFd> {
+        self.stream.as_ref().map(AsRawFd::as_raw_fd)
     }
 
     fn fail(&mut self, reason: String) {
@@ -227,7 +236,7 @@ impl Tally {
                     self.last_ns = now;
                 }
             }
-            Line::Ours(msg) if msg.origin == CLIENT && msg.kind == SYNC => conn.synced = true,
+            Line::Ours(msg) if msg.origin == CLIENT && msg.kind == SYNC => conn.last_sync = msg.seq,
             Line::Ours(msg) if msg.origin == CHURN && conn.receiver.is_some() => {
                 let id = msg.sender as usize;
                 if self.churn_seen.len() <= id {
@@ -258,10 +267,11 @@ pub fn connect(id: u32, prefix: u8, dst: SocketAddrV4) -> Conn {
         state: State::Connecting,
         failure: None,
         named: true,
-        synced: false,
+        last_sync: 0,
         receiver: None,
         sent: 0,
         hang_up: false,
+        read_cap: None,
         shut: false,
         partial: Vec::new(),
         out: format!("USER {}\n", wire::name(prefix, id)).into_bytes(),
@@ -398,8 +408,14 @@ impl Swarm {
                 return;
             };
             let kept = conn.partial.len();
+            let end = buf
+                .len()
+                .min(kept.saturating_add(conn.read_cap.unwrap_or(usize::MAX)));
+            if end == kept {
+                return; // its read budget is spent
+            }
             buf[..kept].copy_from_slice(&conn.partial);
-            let n = match stream.read(&mut buf[kept..]) {
+            let n = match stream.read(&mut buf[kept..end]) {
                 Ok(0) if conn.shut => return conn.close(),
                 Ok(0) => return conn.fail("closed".into()),
                 Ok(n) => n,
@@ -411,6 +427,7 @@ impl Swarm {
             // (40 ms) whenever its congestion window, counted in packets, is used up.
             let _ = sys::quick_ack(stream.as_raw_fd());
             *received += n as u64;
+            conn.read_cap = conn.read_cap.map(|cap| cap - n);
             let now = now_ns(*epoch);
             let filled = &buf[..kept + n];
             let used = wire::scan(filled, encoder, |line| tally.take(conn, line, now));
@@ -419,7 +436,7 @@ impl Swarm {
             if conn.partial.len() > wire::MAX_PARTIAL {
                 return conn.fail("line without newline from server".into());
             }
-            if kept + n < buf.len() {
+            if kept + n < end {
                 return; // a short read: the socket is drained
             }
         }

@@ -6,11 +6,16 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn new(headers: &[&str]) -> Self {
+    /// `headers` is one string, the column names separated by `|`.
+    pub fn new(headers: &str) -> Self {
         Table {
-            headers: headers.iter().map(|h| h.to_string()).collect(),
+            headers: headers.split('|').map(|h| h.trim().to_string()).collect(),
             rows: Vec::new(),
         }
+    }
+
+    pub fn width(&self) -> usize {
+        self.headers.len()
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -127,7 +132,7 @@ mod tests {
 
     #[test]
     fn tables_render_in_three_forms() {
-        let mut t = Table::new(&["step", "clients"]);
+        let mut t = Table::new("step | clients");
         t.row(vec!["step4_poll".into(), "19,900".into()]);
         t.row(vec!["a,b".into(), "7".into()]);
         assert_eq!(

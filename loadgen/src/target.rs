@@ -2,8 +2,9 @@
 //! many clients, then make sure the server really registered them.
 //!
 //! The protocol has no reply to a good `USER`, so registration is proved by delivery: client 0
-//! sends a sync probe every `SYNC_EVERY`, and a client that receives one is registered. Test
-//! messages start only after every client got a probe, so each of them must reach everyone.
+//! sends sync probes, one at a time and at least `SYNC_EVERY` apart, and a client that
+//! receives one is registered. Test messages start only after every client got a probe, so
+//! each of them must reach everyone.
 
 use crate::server::Server;
 use crate::swarm::{Conn, State, Swarm, now_ns};
@@ -172,6 +173,10 @@ fn retry(conn: &Conn, dst: SocketAddrV4) -> Conn {
 /// refused with an `ERR`), or `deadline`; if nobody got any within `NOTHING_RELAYED`, the
 /// server relays nothing and it gives up early. Returns how many clients are still
 /// unconfirmed (0 on success).
+///
+/// One probe at a time: the next leaves only once every client that got the previous one got
+/// this one too, so the server never has a queue of probes to work through, and when `sync`
+/// returns it is idle (which `capacity` samples next).
 pub fn sync(
     swarm: &mut Swarm,
     prober: usize,
@@ -179,19 +184,21 @@ pub fn sync(
     deadline: Instant,
 ) -> Result<usize, String> {
     let start = Instant::now();
-    let mut seq = 0;
+    // Probe numbers keep rising over the calls, so an old probe never answers a new one.
+    let mut seq = swarm.conns.iter().map(|c| c.last_sync).max().unwrap_or(0);
     let mut next_probe = start;
     loop {
         let mut waiting = 0;
         let mut anyone = false;
+        let mut answered = true;
         for (i, c) in swarm.conns.iter().enumerate() {
-            anyone |= c.synced;
-            waiting += usize::from(
-                i != prober && c.named && c.is_open() && !c.synced && c.failure.is_none(),
-            );
+            let candidate = i != prober && c.named && c.is_open() && c.failure.is_none();
+            anyone |= c.last_sync > 0;
+            waiting += usize::from(candidate && c.last_sync == 0);
+            answered &= !candidate || c.last_sync == 0 || c.last_sync >= seq;
         }
         let now = Instant::now();
-        if waiting == 0
+        if (waiting == 0 && answered)
             || now > deadline
             || (!anyone && now.duration_since(start) > NOTHING_RELAYED)
         {
@@ -203,12 +210,12 @@ pub fn sync(
                 crate::wire::name(CLIENT, swarm.conns[prober].id)
             ));
         }
-        if now >= next_probe {
+        if answered && now >= next_probe {
             seq += 1;
             let sent_ns = now_ns(swarm.epoch);
             let Swarm { conns, encoder, .. } = swarm;
             encoder.put(conns[prober].out_mut(), SYNC, seq, sent_ns);
-            next_probe += SYNC_EVERY;
+            next_probe = now + SYNC_EVERY;
         }
         swarm.turn(10).map_err(|e| format!("poll failed: {e}"))?;
         target.alive()?;

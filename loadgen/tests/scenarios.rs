@@ -185,6 +185,48 @@ fn churn_registers_every_connection_against_step4() {
     assert!(field(&row, "register_p99_ms") > 0.0);
 }
 
+#[test]
+fn flood_loses_nothing_against_step4() {
+    // Enough lines that the non-readers fall more than step 4's `SOFT` behind and are cut
+    // after its `PATIENCE`; a fast pace keeps the run short.
+    let out = loadgen(&[
+        "flood",
+        "--server",
+        step4(),
+        "--messages",
+        "20000",
+        "--non-readers",
+        "5",
+        "--reader-rate",
+        "20000000",
+        "--csv",
+    ]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let row = csv(&out);
+    assert_eq!(
+        (field(&row, "lost"), field(&row, "misordered")),
+        (0.0, 0.0),
+        "{row:?}"
+    );
+    assert_eq!((field(&row, "readers"), field(&row, "paced")), (2.0, 1.0));
+    assert!(field(&row, "sent_msg_per_s") > 1000.0, "{row:?}");
+    assert!(field(&row, "peak_rss_mib") > 0.0, "{row:?}");
+    let fates = field(&row, "too_slow") + field(&row, "closed") + field(&row, "open");
+    assert_eq!(fates, 5.0, "every non-reader has a fate: {row:?}");
+    for column in [
+        "freeze_ms",
+        "sent_mib_per_s",
+        "freed_s",
+        "duplicated",
+        "lost_max",
+    ] {
+        assert!(
+            row.iter().any(|(h, _)| h == column),
+            "no {column} in {row:?}"
+        );
+    }
+}
+
 /// How the faulty server breaks the protocol.
 #[derive(Clone, Copy, PartialEq)]
 enum Fault {

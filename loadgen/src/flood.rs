@@ -1,0 +1,433 @@
+//! `flood`: one client pastes `--messages` lines as fast as TCP takes them, unpaced.
+//!
+//! Client 0 writes in large writes and never waits for anyone. `--readers` clients read: the
+//! first `--paced` of them at `--reader-rate` bytes/s, the others as fast as they can.
+//! `--non-readers` clients register, shrink their receive buffer to `NON_READER_BUF` and never
+//! read again. What to measure, per PROTOCOL.md's flow control:
+//! - messages lost per reader (a server that keeps the rule loses none) and their order;
+//! - the longest freeze: the longest time some full-speed reader received nothing while the
+//!   sender still had lines to write (the room paused for someone);
+//! - the sender's throughput: messages / time to hand them all to the kernel;
+//! - the non-readers' fate (`ERR too-slow`, closed, still open) and when the server freed
+//!   their descriptors (its `/proc/PID/fd` count, watched without reading them);
+//! - the server's peak memory (`VmHWM`).
+
+use crate::check::{Checker, Verdict};
+use crate::server::Usage;
+use crate::swarm::{Conn, Swarm, Tally, now_ns};
+use crate::table::{Table, opt, thousands};
+use crate::target::{Failures, Target, connect_clients, describe, failures_in, sync};
+use crate::wire::{DATA, Encoder};
+use std::os::raw::{c_int, c_uint, c_void};
+use std::time::{Duration, Instant};
+
+const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Bytes the sender keeps queued in loadgen: each write hands the kernel up to this much.
+const QUEUE: usize = 256 * 1024;
+/// The non-readers' receive buffer (the kernel doubles it), so they fill up at once.
+const NON_READER_BUF: c_int = 4096;
+/// The run ends when no reader received anything and the sender wrote nothing for this long.
+const STALL: Duration = Duration::from_secs(3);
+/// How long after the start the server may take to free the non-readers: `PATIENCE` is at
+/// most 5 s, and freeing takes at most 1 s more.
+const FREE_WAIT: Duration = Duration::from_secs(6);
+/// How long the non-readers are read at the end, to learn what the server told them.
+const FATE_WAIT: Duration = Duration::from_secs(2);
+const FD_SAMPLE: Duration = Duration::from_millis(20);
+/// The most a paced reader reads at once: 64 KiB, as a terminal program reading in chunks.
+const BURST: f64 = 65_536.0;
+
+pub struct Config {
+    pub messages: u32,
+    pub size: usize,
+    pub readers: usize,
+    /// The first `paced` readers read at `reader_rate` bytes/s.
+    pub paced: usize,
+    pub reader_rate: f64,
+    pub non_readers: usize,
+}
+
+pub struct Outcome {
+    pub server: String,
+    pub messages: u32,
+    pub readers: usize,
+    pub paced: usize,
+    pub non_readers: usize,
+    /// Messages each reader did not get, readers in order (the paced ones first).
+    pub lost: Vec<u64>,
+    pub verdict: Verdict,
+    pub freeze: Duration,
+    /// From the first write to the last byte handed to the kernel.
+    pub send_time: Duration,
+    /// Bytes of one line as sent.
+    pub line_len: usize,
+    /// The non-readers by fate: `ERR too-slow`, `closed`, `open`...
+    pub fates: Failures,
+    /// When, after the start, the server no longer held the non-readers' descriptors.
+    pub freed: Option<Duration>,
+    pub peak_rss_kib: Option<u64>,
+    /// The sender and the readers that were disconnected, by reason.
+    pub failures: Failures,
+}
+
+impl Outcome {
+    pub fn sent_per_s(&self) -> f64 {
+        self.messages as f64 / self.send_time.as_secs_f64().max(1e-9)
+    }
+
+    pub fn mib_per_s(&self) -> f64 {
+        self.sent_per_s() * self.line_len as f64 / (1024.0 * 1024.0)
+    }
+
+    pub fn lost_total(&self) -> u64 {
+        self.lost.iter().sum()
+    }
+
+    fn fate(&self, what: &str) -> u64 {
+        self.fates.get(what).copied().unwrap_or(0)
+    }
+
+    /// Non-readers closed without an `ERR too-slow` first (closed or reset).
+    fn closed_quietly(&self) -> u64 {
+        self.fates.values().sum::<u64>() - self.fate("ERR too-slow") - self.fate("open")
+    }
+
+    pub fn problem(&self) -> Option<String> {
+        if !self.failures.is_empty() {
+            return Some(format!("disconnected: {}", describe(&self.failures)));
+        }
+        let v = &self.verdict;
+        (self.lost_total() + v.duplicated + v.misordered > 0).then(|| {
+            format!(
+                "lost {} duplicated {} misordered {}",
+                self.lost_total(),
+                v.duplicated,
+                v.misordered
+            )
+        })
+    }
+
+    pub fn table(&self) -> Table {
+        let mut t = Table::new(
+            "messages | readers | paced | non-readers | sent msg/s | lost per reader | \
+             misordered | longest freeze ms | sent MiB/s | too-slow | closed | open | freed s | \
+             peak RSS MiB | result",
+        );
+        let mut row = vec![
+            thousands(self.messages as f64),
+            self.readers.to_string(),
+            self.paced.to_string(),
+            thousands(self.non_readers as f64),
+            thousands(self.sent_per_s()),
+        ];
+        row.extend(self.figures());
+        t.row(row);
+        t
+    }
+
+    /// The table's cells from "lost per reader" on (the bench report shows them too).
+    pub fn figures(&self) -> Vec<String> {
+        let lost: Vec<String> = self.lost.iter().map(|n| thousands(*n as f64)).collect();
+        vec![
+            lost.join(" / "),
+            thousands(self.verdict.misordered as f64),
+            format!("{:.0}", self.freeze.as_secs_f64() * 1e3),
+            format!("{:.1}", self.mib_per_s()),
+            thousands(self.fate("ERR too-slow") as f64),
+            thousands(self.closed_quietly() as f64),
+            thousands(self.fate("open") as f64),
+            opt(self.freed.map(|d| d.as_secs_f64()), 2),
+            opt(self.peak_rss_kib.map(|k| k as f64 / 1024.0), 1),
+            self.problem().unwrap_or_else(|| "ok".into()),
+        ]
+    }
+
+    pub fn csv(&self) -> Table {
+        let mut t = Table::new(
+            "server | messages | readers | paced | non_readers | lost | lost_max | \
+             duplicated | misordered | freeze_ms | sent_msg_per_s | sent_mib_per_s | \
+             too_slow | closed | open | freed_s | peak_rss_mib",
+        );
+        t.row(vec![
+            self.server.clone(),
+            self.messages.to_string(),
+            self.readers.to_string(),
+            self.paced.to_string(),
+            self.non_readers.to_string(),
+            self.lost_total().to_string(),
+            self.lost.iter().max().copied().unwrap_or(0).to_string(),
+            self.verdict.duplicated.to_string(),
+            self.verdict.misordered.to_string(),
+            format!("{:.1}", self.freeze.as_secs_f64() * 1e3),
+            format!("{:.0}", self.sent_per_s()),
+            format!("{:.2}", self.mib_per_s()),
+            self.fate("ERR too-slow").to_string(),
+            self.closed_quietly().to_string(),
+            self.fate("open").to_string(),
+            opt(self.freed.map(|d| d.as_secs_f64()), 3),
+            opt(self.peak_rss_kib.map(|k| k as f64 / 1024.0), 1),
+        ]);
+        t
+    }
+}
+
+/// The server's open descriptors, watched to see when it lets the non-readers go.
+struct FdWatch {
+    pid: Option<u32>,
+    /// Above this count the server still holds some non-reader.
+    threshold: usize,
+    next_sample: Instant,
+    freed: Option<Duration>,
+}
+
+impl FdWatch {
+    fn sample(&mut self, start: Instant) {
+        let now = Instant::now();
+        if self.freed.is_some() || now < self.next_sample {
+            return;
+        }
+        self.next_sample = now + FD_SAMPLE;
+        if fd_count(self.pid).is_some_and(|n| n <= self.threshold) {
+            self.freed = Some(now.duration_since(start));
+        }
+    }
+}
+
+fn fd_count(pid: Option<u32>) -> Option<usize> {
+    let dir = std::fs::read_dir(format!("/proc/{}/fd", pid?)).ok()?;
+    Some(dir.count())
+}
+
+pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
+    let readers: Vec<u32> = (1..=cfg.readers as u32).collect();
+    let everyone = (1 + cfg.readers + cfg.non_readers) as u32;
+    let encoder = Encoder::new(cfg.size);
+    let line_len = encoder.delivered_len();
+    let mut swarm = Swarm::new(
+        encoder,
+        Tally::new(Checker::new(readers.clone(), 1)),
+        Instant::now(),
+    );
+    let fds_before = fd_count(target.pid());
+    let deadline = Instant::now() + SETUP_TIMEOUT;
+    let failures = connect_clients(&mut swarm, 0..everyone, true, target, deadline)?;
+    if !failures.is_empty() {
+        return Err(format!(
+            "flood: could not connect {everyone} clients: {}",
+            describe(&failures)
+        ));
+    }
+    let unconfirmed = sync(&mut swarm, 0, target, deadline)?;
+    let failures = failures_in(&swarm, 0..swarm.conns.len());
+    if unconfirmed > 0 || !failures.is_empty() {
+        return Err(format!(
+            "flood: {unconfirmed} clients never received a message ({})",
+            describe(&failures)
+        ));
+    }
+    for (r, conn) in swarm.conns[1..=cfg.readers].iter_mut().enumerate() {
+        conn.receiver = Some(r);
+    }
+    for conn in &swarm.conns[1 + cfg.readers..] {
+        shrink_receive_buffer(conn)?;
+    }
+    // Each connection costs the server the same number of descriptors (step 2 holds two).
+    let threshold = match (fds_before, fd_count(target.pid())) {
+        (Some(before), Some(all)) => {
+            let per = all.saturating_sub(before).div_ceil(everyone as usize);
+            before + per * (1 + cfg.readers)
+        }
+        _ => 0,
+    };
+    let mut watch = FdWatch {
+        pid: target.pid().filter(|_| cfg.non_readers > 0),
+        threshold,
+        next_sample: Instant::now(),
+        freed: None,
+    };
+    let start = Instant::now();
+    let (freeze, send_time) = flood(&mut swarm, cfg, target, &mut watch, start)?;
+    while watch.pid.is_some() && watch.freed.is_none() && start.elapsed() < FREE_WAIT {
+        std::thread::sleep(FD_SAMPLE);
+        watch.sample(start);
+        target.alive()?;
+    }
+    let fates = fates(&mut swarm, 1 + cfg.readers, target)?;
+    let sent = [swarm.conns[0].sent];
+    let checker = &swarm.tally.checker;
+    Ok(Outcome {
+        server: target.name(),
+        messages: cfg.messages,
+        readers: cfg.readers,
+        paced: cfg.paced,
+        non_readers: cfg.non_readers,
+        lost: (0..cfg.readers)
+            .map(|r| (cfg.messages as u64).saturating_sub(checker.got(r)))
+            .collect(),
+        verdict: checker.verdict(&sent),
+        freeze,
+        send_time,
+        line_len: line_len - crate::wire::NAME_LEN - 1,
+        fates,
+        freed: watch.freed,
+        peak_rss_kib: target
+            .pid()
+            .and_then(|pid| Usage::of(Some(pid)))
+            .map(|u| u.hwm_kib),
+        failures: failures_in(&swarm, 0..1 + cfg.readers),
+    })
+}
+
+/// One reader's progress, for the freeze.
+struct Watched {
+    receiver: usize,
+    got: u64,
+    since: Instant,
+}
+
+/// Sends everything and reads until every reader has it (or nothing moved for `STALL`).
+/// Returns the longest freeze and the time the sender took.
+fn flood(
+    swarm: &mut Swarm,
+    cfg: &Config,
+    target: &mut Target,
+    watch: &mut FdWatch,
+    start: Instant,
+) -> Result<(Duration, Duration), String> {
+    // The paced readers' gaps are their own doing: the freeze is what the others see.
+    let first_watched = if cfg.paced < cfg.readers {
+        cfg.paced
+    } else {
+        0
+    };
+    let mut watched: Vec<Watched> = (first_watched..cfg.readers)
+        .map(|receiver| Watched {
+            receiver,
+            got: 0,
+            since: start,
+        })
+        .collect();
+    let mut paces: Vec<Pace> = (0..cfg.paced)
+        .map(|_| Pace {
+            credit: 0.0,
+            last: start,
+        })
+        .collect();
+    let (mut freeze, mut send_end) = (Duration::ZERO, None);
+    let (mut last_move, mut last_written, mut last_got) = (start, 0, 0);
+    let sent_len = (swarm.encoder.delivered_len() - crate::wire::NAME_LEN - 1) as u64;
+    loop {
+        top_up(swarm, cfg.messages);
+        let now = Instant::now();
+        let sender = &swarm.conns[0];
+        let written = sender.sent as u64 * sent_len - sender.pending_out() as u64;
+        if written != last_written {
+            (last_move, last_written) = (now, written);
+        }
+        if send_end.is_none() && (written == cfg.messages as u64 * sent_len || !sender.is_open()) {
+            send_end = Some(now);
+        }
+        let until = send_end.unwrap_or(now);
+        for w in &mut watched {
+            let got = swarm.tally.checker.got(w.receiver);
+            if got != w.got {
+                (w.got, w.since) = (got, now);
+            }
+            freeze = freeze.max(until.saturating_duration_since(w.since));
+        }
+        let got_all: u64 = (0..cfg.readers).map(|r| swarm.tally.checker.got(r)).sum();
+        if got_all != last_got {
+            (last_move, last_got) = (now, got_all);
+        }
+        let done = (0..cfg.readers).all(|r| {
+            swarm.tally.checker.got(r) >= cfg.messages as u64 || !swarm.conns[1 + r].is_open()
+        });
+        if send_end.is_some() && (done || now.duration_since(last_move) > STALL) {
+            return Ok((freeze, until.duration_since(start)));
+        }
+        // Whom to read this turn: the sender (for its writes), the readers within their pace.
+        for (r, pace) in paces.iter_mut().enumerate() {
+            pace.refill(now, cfg.reader_rate);
+            swarm.conns[1 + r].read_cap = Some(pace.credit as usize);
+        }
+        let wanted = |c: &Conn| c.id as usize <= cfg.readers && c.read_cap != Some(0);
+        swarm
+            .turn_some(1, wanted)
+            .map_err(|e| format!("poll failed: {e}"))?;
+        for (r, pace) in paces.iter_mut().enumerate() {
+            pace.credit = swarm.conns[1 + r].read_cap.unwrap_or(0) as f64 + pace.credit.fract();
+        }
+        watch.sample(start);
+        target.alive()?;
+    }
+}
+
+/// A paced reader's budget: bytes it may read now, refilled at its rate up to `BURST`.
+struct Pace {
+    credit: f64,
+    last: Instant,
+}
+
+impl Pace {
+    fn refill(&mut self, now: Instant, rate: f64) {
+        let earned = rate * now.duration_since(self.last).as_secs_f64();
+        self.credit = (self.credit + earned).min(BURST);
+        self.last = now;
+    }
+}
+
+/// Queues the sender's next messages, up to `QUEUE` bytes waiting.
+fn top_up(swarm: &mut Swarm, messages: u32) {
+    let now = now_ns(swarm.epoch);
+    let Swarm { conns, encoder, .. } = swarm;
+    let sender = &mut conns[0];
+    while sender.sent < messages && sender.pending_out() < QUEUE && sender.is_open() {
+        sender.sent += 1;
+        let seq = sender.sent;
+        encoder.put(sender.out_mut(), DATA, seq, now);
+    }
+}
+
+/// Reads the non-readers (`conns[first..]`) at last, to learn what became of them.
+fn fates(swarm: &mut Swarm, first: usize, target: &mut Target) -> Result<Failures, String> {
+    let end = Instant::now() + FATE_WAIT;
+    while Instant::now() < end && swarm.conns[first..].iter().any(Conn::is_open) {
+        swarm
+            .turn_some(10, |c| c.id as usize >= first)
+            .map_err(|e| format!("poll failed: {e}"))?;
+        target.alive()?;
+    }
+    let mut fates = failures_in(swarm, first..swarm.conns.len());
+    let open = swarm.conns[first..].iter().filter(|c| c.is_open()).count();
+    if open > 0 {
+        fates.insert("open".into(), open as u64);
+    }
+    Ok(fates)
+}
+
+unsafe extern "C" {
+    fn setsockopt(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: c_uint)
+    -> c_int;
+}
+
+const SOL_SOCKET: c_int = 1;
+const SO_RCVBUF: c_int = 8;
+
+/// A client that does not read should fill up quickly instead of soaking up megabytes (Linux
+/// grows a receive buffer up to `tcp_rmem`'s maximum otherwise).
+fn shrink_receive_buffer(conn: &Conn) -> Result<(), String> {
+    let Some(fd) = conn.fd() else {
+        return Ok(());
+    };
+    let (bytes, len) = (NON_READER_BUF, size_of::<c_int>() as c_uint);
+    // SAFETY: `fd` is the connection's open socket; `bytes` lives across the call and `len`
+    // is its size; the kernel only reads it.
+    let rc = unsafe { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, (&raw const bytes).cast(), len) };
+    if rc == -1 {
+        return Err(format!(
+            "flood: cannot set SO_RCVBUF: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
