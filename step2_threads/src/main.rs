@@ -11,7 +11,9 @@
 //! everything the round produced for it. A writer sleeps until a batch comes, copies every line
 //! waiting into one buffer, and gives it to the kernel in one `write` (up to `WRITE_CHUNK` at a
 //! time). So the cost of waking a thread (a `FUTEX_WAKE` in the room, a context switch into
-//! the writer) is paid once per batch, not once per message.
+//! the writer) is paid once per batch, not once per message. While events keep coming, the room
+//! runs more rounds into the same batches and hands them over at most once per `HOLD`: the
+//! busier the room, the bigger each batch, and a quiet room still hands a line over at once.
 //!
 //! Flow control (PROTOCOL.md): `SOFT` = 2048 lines, `PATIENCE` = 2 s. Every queue is bounded.
 //! The readers' channel holds at most `EVENTS` events; an outbox counts every line the server
@@ -48,7 +50,8 @@
 //! discards input for at most `LINGER` and the socket closes). Per client: at most `SOFT`
 //! lines queued, shared with the other outboxes (a message is stored once however many clients
 //! wait for it), plus the writer's buffer of at most `WRITE_CHUNK` bytes; the room's channel
-//! holds at most `EVENTS` lines for all readers together. Out of file descriptors (the server
+//! holds at most `EVENTS` lines for all readers together. A line waits at most `HOLD` in the
+//! room for its batch (only while the room is busy). Out of file descriptors (the server
 //! raises its soft `RLIMIT_NOFILE` to the hard limit at start), a newcomer gets
 //! `ERR server-full`.
 //! So does a newcomer once `MAX_THREADS` threads run.
@@ -59,12 +62,13 @@
 //! (`vm.max_map_count`, `kernel.pid_max`, `kernel.threads-max`, open files); resident memory
 //! per client (`VmRSS` in `/proc/<pid>/status`) and memory mappings (`/proc/<pid>/maps`);
 //! connections per second under churn against step 3's pool; messages delivered per second
-//! with 100 and 1,000 clients all sending (`loadgen fanout`), then with `ROUND_EVENTS` = 1 (a
-//! batch per message). The cost of one delivery and where it goes: the writers' wake-ups per
-//! delivered message (`voluntary_ctxt_switches` in `/proc/<pid>/task/*/status`), and the time
-//! in futex calls against `write` (`perf trace -s -p <pid>`, or `perf top -p <pid>`). Flow
-//! control: a 50,000-line paste to two readers (how long, whether both get every line); peak
-//! RSS (`VmHWM`) with 1,000 clients that never read while one floods; how long the room freezes
+//! with 100 and 1,000 clients all sending (`loadgen fanout`), then with `HOLD` = 0 (a batch
+//! per round), then also with `ROUND_EVENTS` = 1 (a batch per message). The cost of one
+//! delivery and where it goes: the writers' wake-ups per delivered message
+//! (`voluntary_ctxt_switches` in `/proc/<pid>/task/*/status`), and the time in futex calls
+//! against `write` (`perf trace -s -p <pid>`, or `perf top -p <pid>`). Flow control: a
+//! 50,000-line paste to two readers (how long, whether both get every line); peak RSS
+//! (`VmHWM`) with 1,000 clients that never read while one floods; how long the room freezes
 //! when one client reads a byte now and then.
 //!
 //! # Try it

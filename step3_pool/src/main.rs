@@ -16,7 +16,9 @@
 //! everything the round produced for it. A writer sleeps until a batch comes, copies every line
 //! waiting into one buffer, and gives it to the kernel in one `write` (up to `WRITE_CHUNK` at a
 //! time). So the cost of waking a thread (a `FUTEX_WAKE` in the room, a context switch into
-//! the writer) is paid once per batch, not once per message.
+//! the writer) is paid once per batch, not once per message. While events keep coming, the room
+//! runs more rounds into the same batches and hands them over at most once per `HOLD`: the
+//! busier the room, the bigger each batch, and a quiet room still hands a line over at once.
 //!
 //! Flow control (PROTOCOL.md): `SOFT` = 2048 lines, `PATIENCE` = 2 s. Every queue is bounded.
 //! The readers' channel holds at most `EVENTS` events; an outbox counts every line the server
@@ -53,7 +55,8 @@
 //! discards input for at most `LINGER` and the socket closes). Per client: at most `SOFT`
 //! lines queued, shared with the other outboxes (a message is stored once however many clients
 //! wait for it), plus the writer's buffer of at most `WRITE_CHUNK` bytes; the room's channel
-//! holds at most `EVENTS` lines for all readers together. Out of file descriptors (the server
+//! holds at most `EVENTS` lines for all readers together. A line waits at most `HOLD` in the
+//! room for its batch (only while the room is busy). Out of file descriptors (the server
 //! raises its soft `RLIMIT_NOFILE` to the hard limit at start), a newcomer gets
 //! `ERR server-full`.
 //! So does a newcomer that finds no idle worker: the pool holds N workers (`--workers`, 2 to

@@ -3,7 +3,10 @@
 //! order.
 //!
 //! A round takes every event already waiting (at most `ROUND_EVENTS`), handles them in order,
-//! then hands each client *one* batch with all the lines the round produced for it. Each event
+//! then hands each client *one* batch with all the lines the round produced for it. If more
+//! events came in meanwhile, the room may first run more rounds into the same batches, for at
+//! most `HOLD` since the last hand-over: a busy room wakes each writer at most once per `HOLD`,
+//! with bigger batches, and a quiet one hands every line over at once. Each event
 //! adds at most one line to each client's backlog, so a round takes no more events than the
 //! fullest backlog has room for, and no backlog ever passes `SOFT`. When some client has no
 //! room at all, the room takes no events: the channel fills, the readers block, and the
@@ -32,8 +35,14 @@ pub const SOFT: usize = 2048;
 pub const PATIENCE: Duration = Duration::from_secs(2);
 
 /// Events a round takes at most. The more a round takes, the more lines each writer gets per
-/// wake-up; 1 hands every message to every writer on its own, one wake-up each.
+/// wake-up; 1 (with `HOLD` = 0) hands every message to every writer on its own, one wake-up
+/// each.
 const ROUND_EVENTS: usize = 256;
+
+/// How long a busy room may keep gathering lines before it hands them over: while events keep
+/// coming, a writer is woken at most once per `HOLD`, and a line waits at most this long in
+/// the room for its batch. 0 hands over after every round.
+const HOLD: Duration = Duration::from_millis(5);
 
 /// Events waiting for the room at most: readers block beyond this.
 const EVENTS: usize = 1024;
@@ -91,6 +100,7 @@ struct Room {
 pub fn run(events: Receiver<Event>) {
     let mut room = Room::default();
     let mut round = Vec::with_capacity(ROUND_EVENTS);
+    let mut handed_over = Instant::now();
     loop {
         let room_for = room.pace(Instant::now());
         if room_for == 0 {
@@ -105,31 +115,43 @@ pub fn run(events: Receiver<Event>) {
             for event in round.drain(..) {
                 room.handle(event);
             }
+            // An event came while we worked: it opens the next round, and the batches wait
+            // for it unless the writers have waited `HOLD` already.
+            if let Ok(event) = events.try_recv() {
+                round.push(event);
+                if handed_over.elapsed() < HOLD {
+                    continue;
+                }
+            }
         }
         room.flush();
+        handed_over = Instant::now();
     }
 }
 
-/// Waits for one event (for ever, or at most `wait`), then takes those already waiting, up to
-/// `most` in all. False when every reader and the acceptor are gone.
+/// Waits for one event (for ever, or at most `wait`) unless `round` already holds one, then
+/// takes those already waiting, up to `most` in all. False when every reader and the acceptor
+/// are gone.
 fn take_round(
     events: &Receiver<Event>,
     wait: Option<Duration>,
     most: usize,
     round: &mut Vec<Event>,
 ) -> bool {
-    let first = match wait {
-        None => events.recv().ok(),
-        Some(timeout) => match events.recv_timeout(timeout) {
-            Ok(event) => Some(event),
-            Err(RecvTimeoutError::Timeout) => return true,
-            Err(RecvTimeoutError::Disconnected) => None,
-        },
-    };
-    let Some(first) = first else {
-        return false;
-    };
-    round.push(first);
+    if round.is_empty() {
+        let first = match wait {
+            None => events.recv().ok(),
+            Some(timeout) => match events.recv_timeout(timeout) {
+                Ok(event) => Some(event),
+                Err(RecvTimeoutError::Timeout) => return true,
+                Err(RecvTimeoutError::Disconnected) => None,
+            },
+        };
+        let Some(first) = first else {
+            return false;
+        };
+        round.push(first);
+    }
     while round.len() < most {
         match events.try_recv() {
             Ok(event) => round.push(event),
