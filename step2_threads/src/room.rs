@@ -40,8 +40,8 @@ pub const PATIENCE: Duration = Duration::from_secs(2);
 const ROUND_EVENTS: usize = 256;
 
 /// How long a busy room may keep gathering lines before it hands them over: while events keep
-/// coming, a writer is woken at most once per `HOLD`, and a line waits at most this long in
-/// the room for its batch. 0 hands over after every round.
+/// coming, a writer is woken at most once per `HOLD`, and a line waits in the room for its
+/// batch at most this long and the round under way. 0 hands over after every round.
 const HOLD: Duration = Duration::from_millis(5);
 
 /// Events waiting for the room at most: readers block beyond this.
