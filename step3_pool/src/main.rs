@@ -55,10 +55,10 @@
 //! discards input for at most `LINGER` and the socket closes). Per client: at most `SOFT`
 //! lines queued, shared with the other outboxes (a message is stored once however many clients
 //! wait for it), plus the writer's buffer of at most `WRITE_CHUNK` bytes; the room's channel
-//! holds at most `EVENTS` lines for all readers together. A line waits at most `HOLD` in the
-//! room for its batch (only while the room is busy). Out of file descriptors (the server
-//! raises its soft `RLIMIT_NOFILE` to the hard limit at start), a newcomer gets
-//! `ERR server-full`.
+//! holds at most `EVENTS` lines for all readers together. A line waits in the room for its
+//! batch at most `HOLD` and the round under way, and only while the room is busy. Out of file
+//! descriptors (the server raises its soft `RLIMIT_NOFILE` to the hard limit at start), a
+//! newcomer gets `ERR server-full`.
 //! So does a newcomer that finds no idle worker: the pool holds N workers (`--workers`, 2 to
 //! `MAX_WORKERS`), two per client.
 //!
