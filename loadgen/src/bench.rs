@@ -57,7 +57,7 @@ pub const BYSTANDER_TALKERS: usize = 10;
 pub const BYSTANDER_RATE: f64 = 100.0;
 
 impl Plan {
-    fn new(quick: bool) -> Plan {
+    pub fn new(quick: bool) -> Plan {
         if quick {
             return Plan {
                 quick,

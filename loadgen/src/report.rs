@@ -619,6 +619,156 @@ fn flood_chart(results: &[StepResults]) -> String {
 mod tests {
     use super::*;
 
+    use crate::check::Verdict;
+    use crate::server::CpuReading;
+    use crate::stats::Histogram;
+    use crate::target::Failures;
+    use std::time::Duration;
+
+    fn cpu(x: f64) -> CpuReading {
+        CpuReading {
+            server_cpu: Some(x),
+            loadgen_cpu: Some(x / 2.0),
+            server_rss_kib: Some(2048 + x as u64),
+            server_hwm_kib: Some(4096),
+            server_threads: Some(3),
+            server_maps: Some(40),
+        }
+    }
+
+    fn hist(base: u64) -> Histogram {
+        let mut h = Histogram::new();
+        for i in 0..100 {
+            h.record(base + i * 10_000);
+        }
+        h
+    }
+
+    fn fan(clients: usize, idle: usize, x: f64) -> fanout::Outcome {
+        fanout::Outcome {
+            server: "s".into(),
+            clients,
+            senders: clients,
+            idle,
+            rate: 0.0,
+            duration: Duration::from_secs(3),
+            sent: 300_000 + x as u64,
+            verdict: Verdict {
+                expected: 9,
+                delivered: 9_000_000 + x as u64,
+                ..Verdict::default()
+            },
+            latency: hist(1_000_000),
+            elapsed: Duration::from_secs(3),
+            cpu: cpu(x),
+            failures: Failures::new(),
+        }
+    }
+
+    /// Writes a report from made-up results into $LOADGEN_REPORT_DIR (if set).
+    #[test]
+    fn a_report_from_made_up_results() {
+        let Ok(dir) = std::env::var("LOADGEN_REPORT_DIR") else {
+            return;
+        };
+        let plan = Plan::new(false);
+        let mut results = Vec::new();
+        for (i, name) in crate::bench::STEPS.iter().enumerate() {
+            let x = i as f64 * 10.0 + 1.0;
+            let step = |clients: usize, failure: Option<String>| capacity::Step {
+                clients,
+                connect: Duration::from_millis(10),
+                register: Duration::from_millis(20),
+                idle: cpu(x),
+                latency: hist(clients as u64 * 1000),
+                verdict: Verdict::default(),
+                failures: Failures::new(),
+                failure,
+            };
+            let mut steps = vec![step(100, None), step(1_000, None), step(2_000, None)];
+            if i == 1 {
+                steps.push(step(5_000, Some("ERR server-full x3".into())));
+            }
+            let capacity = if i == 2 {
+                Err("cannot start server".to_string())
+            } else {
+                Ok(capacity::Outcome {
+                    server: name.to_string(),
+                    idle_empty: cpu(x),
+                    steps,
+                })
+            };
+            let churn = |k: u64| churn::Outcome {
+                server: name.to_string(),
+                workers: 8,
+                duration: Duration::from_secs(3),
+                completed: 30_000 + k * 1000 + i as u64,
+                failures: Failures::new(),
+                lost: 0,
+                duplicated: k,
+                register: hist(100_000),
+                cycle: hist(200_000),
+                cpu: cpu(x),
+            };
+            let flood = |k: u64| flood::Outcome {
+                server: name.to_string(),
+                messages: 50_000,
+                readers: 2,
+                paced: 1,
+                non_readers: 100,
+                lost: vec![k, 0],
+                verdict: Verdict::default(),
+                freeze: Duration::from_millis(30 + k),
+                send_time: Duration::from_millis(100 + k),
+                line_len: 205,
+                fates: [("ERR too-slow".to_string(), 90), ("open".to_string(), 10)].into(),
+                freed: if k == 1 {
+                    None
+                } else {
+                    Some(Duration::from_millis(1500))
+                },
+                peak_rss_kib: Some(9000),
+                failures: Failures::new(),
+            };
+            results.push(StepResults {
+                name: name.to_string(),
+                capacity,
+                fanout: vec![
+                    (
+                        100,
+                        vec![
+                            Ok(fan(100, 0, x)),
+                            Err("boom".into()),
+                            Ok(fan(100, 0, x + 5.0)),
+                        ],
+                    ),
+                    (1_000, vec![Err("all failed".into())]),
+                ],
+                bystanders: vec![
+                    (0, vec![Ok(fan(10, 0, x))]),
+                    (1_000, vec![Ok(fan(10, 1_000, x))]),
+                ],
+                churn: vec![Ok(churn(0)), Ok(churn(2)), Err("x".into())],
+                flood: vec![Ok(flood(0)), Ok(flood(1))],
+                deep: if i == 3 {
+                    vec![Ok(fan(1_000, 0, x))]
+                } else {
+                    Vec::new()
+                },
+            });
+        }
+        let load = ("0.1 0.2 0.3".to_string(), "1 2 3".to_string());
+        write(
+            Path::new(&dir),
+            &plan,
+            &results,
+            &["step9"],
+            Duration::from_secs(7),
+            load,
+        )
+        .unwrap();
+    }
+
     #[test]
     fn dates_are_civil() {
         let date = utc_now();
