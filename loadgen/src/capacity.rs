@@ -13,7 +13,7 @@ use crate::stats::Histogram;
 use crate::swarm::{Swarm, Tally, now_ns};
 use crate::table::{Table, ms, opt, thousands};
 use crate::target::{Failures, Target, connect_clients, describe, failures_in, sync};
-use crate::wire::{DATA, Encoder};
+use crate::wire::Encoder;
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_STEPS: [usize; 6] = [100, 1_000, 2_000, 5_000, 10_000, 19_900];
@@ -264,9 +264,7 @@ fn idle(swarm: &mut Swarm, target: &mut Target, how_long: Duration) -> Result<Cp
     let end = Instant::now() + how_long;
     while Instant::now() < end {
         let left = end.saturating_duration_since(Instant::now()).as_millis() as i32;
-        swarm
-            .turn(left.clamp(1, 100))
-            .map_err(|e| format!("poll failed: {e}"))?;
+        swarm.turn(left.clamp(1, 100))?;
         target.alive()?;
     }
     Ok(meter.read())
@@ -279,10 +277,7 @@ fn probe(swarm: &mut Swarm, cfg: &Config, target: &mut Target) -> Result<(), Str
     for _ in 0..cfg.probes {
         let sent_at = Instant::now();
         let now = now_ns(swarm.epoch);
-        let Swarm { conns, encoder, .. } = swarm;
-        conns[0].sent += 1;
-        let seq = conns[0].sent;
-        encoder.put(conns[0].out_mut(), DATA, seq, now);
+        swarm.conns[0].send(&swarm.encoder, now);
         loop {
             let so_far = swarm.tally.checker.verdict(&[swarm.conns[0].sent]);
             let delivered =
@@ -293,9 +288,7 @@ fn probe(swarm: &mut Swarm, cfg: &Config, target: &mut Target) -> Result<(), Str
             if sent_at.elapsed() > DELIVERY_TIMEOUT {
                 return Ok(()); // the verdict will show what is missing
             }
-            swarm
-                .turn(if delivered { 1 } else { 5 })
-                .map_err(|e| format!("poll failed: {e}"))?;
+            swarm.turn(if delivered { 1 } else { 5 })?;
             target.alive()?;
             if !swarm.conns[0].is_open() {
                 let why = swarm.conns[0].failure.clone().unwrap_or_default();

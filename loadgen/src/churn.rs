@@ -13,9 +13,9 @@ use crate::check::Checker;
 use crate::server::{CpuMeter, CpuReading};
 use crate::stats::Histogram;
 use crate::swarm::{Conn, State, Swarm, Tally, connect, now_ns};
-use crate::table::{Table, ms, opt, thousands};
-use crate::target::{Failures, Target, connect_clients, describe, failures_in, sync};
-use crate::wire::{CHURN, DATA, Encoder};
+use crate::table::{Column, count, cpu, ms, opt, rate, result, same};
+use crate::target::{Failures, Target, connect_and_register, describe};
+use crate::wire::{CHURN, Encoder};
 use std::time::{Duration, Instant};
 
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,52 +61,43 @@ impl Outcome {
             .then(|| format!("lost {} duplicated {}", self.lost, self.duplicated))
     }
 
-    pub fn table(&self) -> Table {
-        let mut t = Table::new(
-            "workers | connections | conn/s | register p50 ms | register p99 ms | \
-             cycle p50 ms | cycle p99 ms | server CPU % | loadgen CPU % | threads | \
-             result",
-        );
-        t.row(vec![
-            self.workers.to_string(),
-            thousands(self.completed as f64),
-            thousands(self.per_second()),
-            ms(self.register.percentile(50.0)),
-            ms(self.register.percentile(99.0)),
-            ms(self.cycle.percentile(50.0)),
-            ms(self.cycle.percentile(99.0)),
-            opt(self.cpu.server_cpu, 0),
-            opt(self.cpu.loadgen_cpu, 0),
-            opt(self.cpu.server_threads.map(|t| t as f64), 0),
-            self.problem().unwrap_or_else(|| "ok".into()),
-        ]);
-        t
-    }
-
-    pub fn csv(&self) -> Table {
-        let mut t = Table::new(
-            "server | workers | seconds | connections | conn_per_s | failed | lost | \
-             duplicated | register_p50_ms | register_p99_ms | cycle_p50_ms | \
-             cycle_p99_ms | server_cpu_pct | loadgen_cpu_pct | server_threads",
-        );
-        t.row(vec![
-            self.server.clone(),
-            self.workers.to_string(),
-            self.duration.as_secs_f64().to_string(),
-            self.completed.to_string(),
-            format!("{:.0}", self.per_second()),
-            self.failures.values().sum::<u64>().to_string(),
-            self.lost.to_string(),
-            self.duplicated.to_string(),
-            ms(self.register.percentile(50.0)),
-            ms(self.register.percentile(99.0)),
-            ms(self.cycle.percentile(50.0)),
-            ms(self.cycle.percentile(99.0)),
-            opt(self.cpu.server_cpu, 1),
-            opt(self.cpu.loadgen_cpu, 1),
-            opt(self.cpu.server_threads.map(|t| t as f64), 0),
-        ]);
-        t
+    /// The result row, for the table and the CSV.
+    pub fn columns(&self) -> Vec<Column> {
+        let (register, cycle) = (&self.register, &self.cycle);
+        vec![
+            same("", "server", self.server.clone()),
+            same("workers", "workers", self.workers.to_string()),
+            same("", "seconds", self.duration.as_secs_f64().to_string()),
+            count("connections", "connections", self.completed),
+            rate("conn/s", "conn_per_s", self.per_second()),
+            same(
+                "",
+                "failed",
+                self.failures.values().sum::<u64>().to_string(),
+            ),
+            same("", "lost", self.lost.to_string()),
+            same("", "duplicated", self.duplicated.to_string()),
+            same(
+                "register p50 ms",
+                "register_p50_ms",
+                ms(register.percentile(50.0)),
+            ),
+            same(
+                "register p99 ms",
+                "register_p99_ms",
+                ms(register.percentile(99.0)),
+            ),
+            same("cycle p50 ms", "cycle_p50_ms", ms(cycle.percentile(50.0))),
+            same("cycle p99 ms", "cycle_p99_ms", ms(cycle.percentile(99.0))),
+            cpu("server CPU %", "server_cpu_pct", self.cpu.server_cpu),
+            cpu("loadgen CPU %", "loadgen_cpu_pct", self.cpu.loadgen_cpu),
+            same(
+                "threads",
+                "server_threads",
+                opt(self.cpu.server_threads.map(|t| t as f64), 0),
+            ),
+            result(self.problem()),
+        ]
     }
 }
 
@@ -124,26 +115,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         epoch,
     );
     let deadline = Instant::now() + SETUP_TIMEOUT;
-    let failures = connect_clients(&mut swarm, 0..2, true, target, deadline)?;
-    if !failures.is_empty() {
-        return Err(format!(
-            "churn: could not connect the watcher: {}",
-            describe(&failures)
-        ));
-    }
-    if sync(&mut swarm, 0, target, deadline)? > 0 {
-        return Err(format!(
-            "churn: the watcher never received a message: is {} a chat server?",
-            target.addr
-        ));
-    }
-    let failures = failures_in(&swarm, 0..2);
-    if !failures.is_empty() {
-        return Err(format!(
-            "churn: could not register the watcher: {}",
-            describe(&failures)
-        ));
-    }
+    connect_and_register(&mut swarm, 0..2, target, deadline, "churn")?;
     swarm.conns[WATCHER].receiver = Some(0);
 
     let mut outcome = Outcome {
@@ -203,7 +175,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         if now >= end && running == 0 {
             break;
         }
-        swarm.turn(5).map_err(|e| format!("poll failed: {e}"))?;
+        swarm.turn(5)?;
         target.alive()?;
     }
     wait_for_watcher(&mut swarm, &ok_ids, target)?;
@@ -226,11 +198,8 @@ fn start_cycle(swarm: &Swarm, next_id: &mut u32, target: &Target) -> (Conn, Slot
     *next_id += 1;
     let started = Instant::now();
     let mut conn = connect(id, CHURN, target.addr);
-    conn.sent = 1;
     conn.hang_up = true;
-    swarm
-        .encoder
-        .put(conn.out_mut(), DATA, 1, now_ns(swarm.epoch));
+    conn.send(&swarm.encoder, now_ns(swarm.epoch));
     (conn, Slot { id, started })
 }
 
@@ -274,7 +243,7 @@ fn wait_for_watcher(swarm: &mut Swarm, ok_ids: &[u32], target: &mut Target) -> R
                 swarm.conns[WATCHER].failure.clone().unwrap_or_default()
             ));
         }
-        swarm.turn(10).map_err(|e| format!("poll failed: {e}"))?;
+        swarm.turn(10)?;
         target.alive()?;
     }
     Ok(())

@@ -12,8 +12,10 @@ use crate::check::{Checker, MAX_PAIRS, Verdict};
 use crate::server::{CpuMeter, CpuReading};
 use crate::stats::Histogram;
 use crate::swarm::{Swarm, Tally};
-use crate::table::{Table, ms, opt, thousands};
-use crate::target::{Failures, Target, connect_clients, describe, failures_in, sync};
+use crate::table::{Column, column, count, cpu, ms, opt, rate, result, same, thousands};
+use crate::target::{
+    Failures, Target, connect_and_register, connect_clients, describe, failures_in,
+};
 use crate::wire::{DATA, Encoder};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
@@ -80,68 +82,41 @@ impl Outcome {
         })
     }
 
-    pub fn table(&self) -> Table {
-        let mut t = Table::new(
-            "clients | idle | senders | offered msg/s | sent msg/s | delivered/s | \
-             lost | p50 ms | p90 ms | p99 ms | max ms | server CPU % | \
-             loadgen CPU % | RSS MiB | threads | result",
-        );
+    /// The result row, for the table and the CSV.
+    pub fn columns(&self) -> Vec<Column> {
+        let (v, cpu_use, latency) = (&self.verdict, &self.cpu, &self.latency);
         let offered = if self.rate > 0.0 {
             thousands(self.rate * self.senders as f64)
         } else {
             "max".into()
         };
-        t.row(vec![
-            thousands(self.clients as f64),
-            thousands(self.idle as f64),
-            thousands(self.senders as f64),
-            offered,
-            thousands(self.sent_per_s()),
-            thousands(self.delivered_per_s()),
-            thousands(self.verdict.lost as f64),
-            ms(self.latency.percentile(50.0)),
-            ms(self.latency.percentile(90.0)),
-            ms(self.latency.percentile(99.0)),
-            ms(self.latency.max()),
-            opt(self.cpu.server_cpu, 0),
-            opt(self.cpu.loadgen_cpu, 0),
-            opt(self.cpu.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
-            opt(self.cpu.server_threads.map(|t| t as f64), 0),
-            self.problem().unwrap_or_else(|| "ok".into()),
-        ]);
-        t
-    }
-
-    pub fn csv(&self) -> Table {
-        let mut t = Table::new(
-            "server | clients | idle | senders | rate | seconds | sent_per_s | \
-             delivered_per_s | lost | duplicated | misordered | p50_ms | p90_ms | \
-             p99_ms | max_ms | server_cpu_pct | loadgen_cpu_pct | server_rss_mib | \
-             server_threads",
-        );
-        let v = &self.verdict;
-        t.row(vec![
-            self.server.clone(),
-            self.clients.to_string(),
-            self.idle.to_string(),
-            self.senders.to_string(),
-            self.rate.to_string(),
-            self.duration.as_secs_f64().to_string(),
-            format!("{:.0}", self.sent_per_s()),
-            format!("{:.0}", self.delivered_per_s()),
-            v.lost.to_string(),
-            v.duplicated.to_string(),
-            v.misordered.to_string(),
-            ms(self.latency.percentile(50.0)),
-            ms(self.latency.percentile(90.0)),
-            ms(self.latency.percentile(99.0)),
-            ms(self.latency.max()),
-            opt(self.cpu.server_cpu, 1),
-            opt(self.cpu.loadgen_cpu, 1),
-            opt(self.cpu.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
-            opt(self.cpu.server_threads.map(|t| t as f64), 0),
-        ]);
-        t
+        let rss_mib = cpu_use.server_rss_kib.map(|k| k as f64 / 1024.0);
+        vec![
+            same("", "server", self.server.clone()),
+            count("clients", "clients", self.clients as u64),
+            count("idle", "idle", self.idle as u64),
+            count("senders", "senders", self.senders as u64),
+            column("offered msg/s", "rate", offered, self.rate.to_string()),
+            same("", "seconds", self.duration.as_secs_f64().to_string()),
+            rate("sent msg/s", "sent_per_s", self.sent_per_s()),
+            rate("delivered/s", "delivered_per_s", self.delivered_per_s()),
+            count("lost", "lost", v.lost),
+            same("", "duplicated", v.duplicated.to_string()),
+            same("", "misordered", v.misordered.to_string()),
+            same("p50 ms", "p50_ms", ms(latency.percentile(50.0))),
+            same("p90 ms", "p90_ms", ms(latency.percentile(90.0))),
+            same("p99 ms", "p99_ms", ms(latency.percentile(99.0))),
+            same("max ms", "max_ms", ms(latency.max())),
+            cpu("server CPU %", "server_cpu_pct", cpu_use.server_cpu),
+            cpu("loadgen CPU %", "loadgen_cpu_pct", cpu_use.loadgen_cpu),
+            same("RSS MiB", "server_rss_mib", opt(rss_mib, 1)),
+            same(
+                "threads",
+                "server_threads",
+                opt(cpu_use.server_threads.map(|t| t as f64), 0),
+            ),
+            result(self.problem()),
+        ]
     }
 }
 
@@ -216,41 +191,20 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         epoch,
     );
     let deadline = Instant::now() + SETUP_TIMEOUT;
-    let failures = connect_clients(&mut swarm, 0..cfg.clients as u32, true, target, deadline)?;
-    if !failures.is_empty() {
-        return Err(format!(
-            "fanout: could not connect {} clients: {}",
-            cfg.clients,
-            describe(&failures)
-        ));
-    }
-    let everyone = (cfg.clients + cfg.idle) as u32;
-    let failures = connect_clients(
+    connect_and_register(
         &mut swarm,
-        cfg.clients as u32..everyone,
-        false,
+        0..cfg.clients as u32,
         target,
         deadline,
+        "fanout",
     )?;
+    let everyone = (cfg.clients + cfg.idle) as u32;
+    let ids = cfg.clients as u32..everyone;
+    let failures = connect_clients(&mut swarm, ids, false, target, deadline)?;
     if !failures.is_empty() {
         return Err(format!(
             "fanout: could not connect {} idle connections: {}",
             cfg.idle,
-            describe(&failures)
-        ));
-    }
-    let unconfirmed = sync(&mut swarm, 0, target, deadline)?;
-    if unconfirmed > 0 {
-        return Err(format!(
-            "fanout: {unconfirmed} clients never received a message: is {} a chat server?",
-            target.addr
-        ));
-    }
-    let failures = failures_in(&swarm, 0..swarm.conns.len());
-    if !failures.is_empty() {
-        return Err(format!(
-            "fanout: could not register {} clients: {}",
-            cfg.clients,
             describe(&failures)
         ));
     }
@@ -294,7 +248,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         return Err(format!("fanout: cannot start a thread: {e}"));
     }
     target.alive()?;
-    idle.turn(0).map_err(|e| format!("poll failed: {e}"))?;
+    idle.turn(0)?;
     let mut outcome = outcome(cfg, target, parts, plan, cpu);
     for (why, n) in failures_in(&idle, 0..idle.conns.len()) {
         *outcome
@@ -374,12 +328,8 @@ fn progress(swarm: &Swarm) -> u64 {
 /// Gives `count` messages to the senders in turn, starting at `cursor`; returns the next cursor.
 fn send_round_robin(swarm: &mut Swarm, senders: &[usize], mut cursor: usize, count: u64) -> usize {
     let now = crate::swarm::now_ns(swarm.epoch);
-    let Swarm { conns, encoder, .. } = swarm;
     for _ in 0..count {
-        let conn = &mut conns[senders[cursor]];
-        conn.sent += 1;
-        let seq = conn.sent;
-        encoder.put(conn.out_mut(), DATA, seq, now);
+        swarm.conns[senders[cursor]].send(&swarm.encoder, now);
         cursor = (cursor + 1) % senders.len();
     }
     cursor

@@ -15,10 +15,10 @@
 use crate::check::{Checker, Verdict};
 use crate::server::Usage;
 use crate::swarm::{Conn, Swarm, Tally, now_ns};
-use crate::table::{Table, opt, thousands};
-use crate::target::{Failures, Target, connect_clients, describe, failures_in, sync};
-use crate::wire::{DATA, Encoder};
-use std::os::raw::{c_int, c_uint, c_void};
+use crate::table::{Column, column, count, opt, result, same, thousands};
+use crate::target::{Failures, Target, connect_and_register, describe, failures_in};
+use crate::wire::Encoder;
+use std::os::raw::c_int;
 use std::time::{Duration, Instant};
 
 const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -107,67 +107,49 @@ impl Outcome {
         })
     }
 
-    pub fn table(&self) -> Table {
-        let mut t = Table::new(
-            "messages | readers | paced | non-readers | sent msg/s | lost per reader | \
-             misordered | longest freeze ms | sent MiB/s | too-slow | closed | open | freed s | \
-             peak RSS MiB | result",
-        );
-        let mut row = vec![
-            thousands(self.messages as f64),
-            self.readers.to_string(),
-            self.paced.to_string(),
-            thousands(self.non_readers as f64),
-            thousands(self.sent_per_s()),
-        ];
-        row.extend(self.figures());
-        t.row(row);
-        t
-    }
-
-    /// The table's cells from "lost per reader" on (the bench report shows them too).
-    pub fn figures(&self) -> Vec<String> {
+    /// The result row, for the table and the CSV.
+    pub fn columns(&self) -> Vec<Column> {
         let lost: Vec<String> = self.lost.iter().map(|n| thousands(*n as f64)).collect();
+        let lost_max = self.lost.iter().max().copied().unwrap_or(0);
+        let freeze_ms = self.freeze.as_secs_f64() * 1e3;
+        let freed_s = self.freed.map(|d| d.as_secs_f64());
+        let peak_mib = self.peak_rss_kib.map(|k| k as f64 / 1024.0);
         vec![
-            lost.join(" / "),
-            thousands(self.verdict.misordered as f64),
-            format!("{:.0}", self.freeze.as_secs_f64() * 1e3),
-            format!("{:.1}", self.mib_per_s()),
-            thousands(self.fate("ERR too-slow") as f64),
-            thousands(self.closed_quietly() as f64),
-            thousands(self.fate("open") as f64),
-            opt(self.freed.map(|d| d.as_secs_f64()), 2),
-            opt(self.peak_rss_kib.map(|k| k as f64 / 1024.0), 1),
-            self.problem().unwrap_or_else(|| "ok".into()),
+            same("", "server", self.server.clone()),
+            count("messages", "messages", self.messages as u64),
+            same("readers", "readers", self.readers.to_string()),
+            same("paced", "paced", self.paced.to_string()),
+            count("non-readers", "non_readers", self.non_readers as u64),
+            same("sent msg/s", "", thousands(self.sent_per_s())),
+            column(
+                "lost per reader",
+                "lost",
+                lost.join(" / "),
+                self.lost_total().to_string(),
+            ),
+            same("", "lost_max", lost_max.to_string()),
+            same("", "duplicated", self.verdict.duplicated.to_string()),
+            count("misordered", "misordered", self.verdict.misordered),
+            column(
+                "longest freeze ms",
+                "freeze_ms",
+                format!("{freeze_ms:.0}"),
+                format!("{freeze_ms:.1}"),
+            ),
+            same("", "sent_msg_per_s", format!("{:.0}", self.sent_per_s())),
+            column(
+                "sent MiB/s",
+                "sent_mib_per_s",
+                format!("{:.1}", self.mib_per_s()),
+                format!("{:.2}", self.mib_per_s()),
+            ),
+            count("too-slow", "too_slow", self.fate("ERR too-slow")),
+            count("closed", "closed", self.closed_quietly()),
+            count("open", "open", self.fate("open")),
+            column("freed s", "freed_s", opt(freed_s, 2), opt(freed_s, 3)),
+            same("peak RSS MiB", "peak_rss_mib", opt(peak_mib, 1)),
+            result(self.problem()),
         ]
-    }
-
-    pub fn csv(&self) -> Table {
-        let mut t = Table::new(
-            "server | messages | readers | paced | non_readers | lost | lost_max | \
-             duplicated | misordered | freeze_ms | sent_msg_per_s | sent_mib_per_s | \
-             too_slow | closed | open | freed_s | peak_rss_mib",
-        );
-        t.row(vec![
-            self.server.clone(),
-            self.messages.to_string(),
-            self.readers.to_string(),
-            self.paced.to_string(),
-            self.non_readers.to_string(),
-            self.lost_total().to_string(),
-            self.lost.iter().max().copied().unwrap_or(0).to_string(),
-            self.verdict.duplicated.to_string(),
-            self.verdict.misordered.to_string(),
-            format!("{:.1}", self.freeze.as_secs_f64() * 1e3),
-            format!("{:.0}", self.sent_per_s()),
-            format!("{:.2}", self.mib_per_s()),
-            self.fate("ERR too-slow").to_string(),
-            self.closed_quietly().to_string(),
-            self.fate("open").to_string(),
-            opt(self.freed.map(|d| d.as_secs_f64()), 3),
-            opt(self.peak_rss_kib.map(|k| k as f64 / 1024.0), 1),
-        ]);
-        t
     }
 }
 
@@ -210,21 +192,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     );
     let fds_before = fd_count(target.pid());
     let deadline = Instant::now() + SETUP_TIMEOUT;
-    let failures = connect_clients(&mut swarm, 0..everyone, true, target, deadline)?;
-    if !failures.is_empty() {
-        return Err(format!(
-            "flood: could not connect {everyone} clients: {}",
-            describe(&failures)
-        ));
-    }
-    let unconfirmed = sync(&mut swarm, 0, target, deadline)?;
-    let failures = failures_in(&swarm, 0..swarm.conns.len());
-    if unconfirmed > 0 || !failures.is_empty() {
-        return Err(format!(
-            "flood: {unconfirmed} clients never received a message ({})",
-            describe(&failures)
-        ));
-    }
+    connect_and_register(&mut swarm, 0..everyone, target, deadline, "flood")?;
     for (r, conn) in swarm.conns[1..=cfg.readers].iter_mut().enumerate() {
         conn.receiver = Some(r);
     }
@@ -351,9 +319,7 @@ fn flood(
             swarm.conns[1 + r].read_cap = Some(pace.credit as usize);
         }
         let wanted = |c: &Conn| c.id as usize <= cfg.readers && c.read_cap != Some(0);
-        swarm
-            .turn_some(1, wanted)
-            .map_err(|e| format!("poll failed: {e}"))?;
+        swarm.turn_some(1, wanted)?;
         for (r, pace) in paces.iter_mut().enumerate() {
             pace.credit = swarm.conns[1 + r].read_cap.unwrap_or(0) as f64 + pace.credit.fract();
         }
@@ -379,12 +345,9 @@ impl Pace {
 /// Queues the sender's next messages, up to `QUEUE` bytes waiting.
 fn top_up(swarm: &mut Swarm, messages: u32) {
     let now = now_ns(swarm.epoch);
-    let Swarm { conns, encoder, .. } = swarm;
-    let sender = &mut conns[0];
+    let sender = &mut swarm.conns[0];
     while sender.sent < messages && sender.pending_out() < QUEUE && sender.is_open() {
-        sender.sent += 1;
-        let seq = sender.sent;
-        encoder.put(sender.out_mut(), DATA, seq, now);
+        sender.send(&swarm.encoder, now);
     }
 }
 
@@ -392,9 +355,7 @@ fn top_up(swarm: &mut Swarm, messages: u32) {
 fn fates(swarm: &mut Swarm, first: usize, target: &mut Target) -> Result<Failures, String> {
     let end = Instant::now() + FATE_WAIT;
     while Instant::now() < end && swarm.conns[first..].iter().any(Conn::is_open) {
-        swarm
-            .turn_some(10, |c| c.id as usize >= first)
-            .map_err(|e| format!("poll failed: {e}"))?;
+        swarm.turn_some(10, |c| c.id as usize >= first)?;
         target.alive()?;
     }
     let mut fates = failures_in(swarm, first..swarm.conns.len());
@@ -403,11 +364,6 @@ fn fates(swarm: &mut Swarm, first: usize, target: &mut Target) -> Result<Failure
         fates.insert("open".into(), open as u64);
     }
     Ok(fates)
-}
-
-unsafe extern "C" {
-    fn setsockopt(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: c_uint)
-    -> c_int;
 }
 
 const SOL_SOCKET: c_int = 1;
@@ -419,15 +375,6 @@ fn shrink_receive_buffer(conn: &Conn) -> Result<(), String> {
     let Some(fd) = conn.fd() else {
         return Ok(());
     };
-    let (bytes, len) = (NON_READER_BUF, size_of::<c_int>() as c_uint);
-    // SAFETY: `fd` is the connection's open socket; `bytes` lives across the call and `len`
-    // is its size; the kernel only reads it.
-    let rc = unsafe { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, (&raw const bytes).cast(), len) };
-    if rc == -1 {
-        return Err(format!(
-            "flood: cannot set SO_RCVBUF: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
+    kit::sys::set_option(fd, SOL_SOCKET, SO_RCVBUF, &NON_READER_BUF)
+        .map_err(|e| format!("flood: cannot set SO_RCVBUF: {e}"))
 }

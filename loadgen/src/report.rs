@@ -8,7 +8,7 @@ use crate::bench::{
 };
 use crate::svg::{COLOURS, Series, bar_chart, line_chart};
 use crate::sys;
-use crate::table::{Table, ms, opt, thousands};
+use crate::table::{Table, ms, opt, shown, thousands};
 use crate::{capacity, churn, fanout, flood};
 use std::fmt::Write;
 use std::path::Path;
@@ -256,18 +256,7 @@ fn churn_section(md: &mut String, results: &[StepResults]) {
             &r.churn,
             churn::Outcome::per_second,
             [thousands; 2],
-            |o| {
-                vec![
-                    ms(o.register.percentile(50.0)),
-                    ms(o.register.percentile(99.0)),
-                    ms(o.cycle.percentile(50.0)),
-                    ms(o.cycle.percentile(99.0)),
-                    opt(o.cpu.server_cpu, 0),
-                    opt(o.cpu.loadgen_cpu, 0),
-                    opt(o.cpu.server_threads.map(|t| t as f64), 0),
-                    result(o.problem()),
-                ]
-            },
+            |o| shown(o.columns()).split_off(3),
         );
     }
     let _ = writeln!(md, "{}", t.markdown());
@@ -446,7 +435,7 @@ fn flood_section(md: &mut String, results: &[StepResults], cfg: &flood::Config) 
             &r.flood,
             flood::Outcome::sent_per_s,
             [thousands; 2],
-            |o| o.figures(),
+            |o| shown(o.columns()).split_off(5),
         );
     }
     let _ = writeln!(md, "{}", t.markdown());

@@ -151,6 +151,12 @@ impl Conn {
         &mut self.out
     }
 
+    /// Queues its next data message, stamped `sent_ns`.
+    pub fn send(&mut self, encoder: &Encoder, sent_ns: u64) {
+        self.sent += 1;
+        encoder.put(&mut self.out, DATA, self.sent, sent_ns);
+    }
+
     pub fn pending_out(&self) -> usize {
         self.out.len()
     }
@@ -325,7 +331,7 @@ impl Swarm {
 
     /// One round: poll every connection (at most `timeout_ms`), then connect, write and read
     /// whatever is ready. Returns the number of connections that had events.
-    pub fn turn(&mut self, timeout_ms: i32) -> io::Result<usize> {
+    pub fn turn(&mut self, timeout_ms: i32) -> Result<usize, String> {
         self.turn_some(timeout_ms, |_| true)
     }
 
@@ -336,7 +342,7 @@ impl Swarm {
         &mut self,
         timeout_ms: i32,
         wanted: impl Fn(&Conn) -> bool,
-    ) -> io::Result<usize> {
+    ) -> Result<usize, String> {
         self.fds.clear();
         self.polled.clear();
         for (i, conn) in self.conns.iter().enumerate() {
@@ -355,7 +361,8 @@ impl Swarm {
             });
             self.polled.push(i);
         }
-        let ready = sys::poll_fds(&mut self.fds, timeout_ms)?;
+        let ready =
+            sys::poll_fds(&mut self.fds, timeout_ms).map_err(|e| format!("poll failed: {e}"))?;
         if ready == 0 {
             return Ok(0);
         }

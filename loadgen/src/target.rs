@@ -42,13 +42,9 @@ impl Target {
         })
     }
 
-    /// A server someone else runs; checks that something accepts connections there.
+    /// A server someone else runs (on loopback: main checks that); checks that something
+    /// accepts connections there.
     pub fn at(addr: SocketAddrV4) -> Result<Target, String> {
-        if !addr.ip().is_loopback() {
-            return Err(format!(
-                "{addr} is not a loopback address: loadgen only loads this machine"
-            ));
-        }
         TcpStream::connect_timeout(&SocketAddr::V4(addr), Duration::from_secs(2))
             .map_err(|e| format!("cannot connect to the server at {addr}: {e}"))?;
         Ok(Target { addr, server: None })
@@ -152,11 +148,39 @@ pub fn connect_clients(
             return Ok(failures);
         }
         // Only the connections still on their way: the others wait for nothing now.
-        swarm
-            .turn_some(1, |c| c.state == State::Connecting || c.pending_out() > 0)
-            .map_err(|e| format!("poll failed: {e}"))?;
+        swarm.turn_some(1, |c| c.state == State::Connecting || c.pending_out() > 0)?;
         target.alive()?;
     }
+}
+
+/// Connects the clients `ids` and proves that the server registered them all (see `sync`);
+/// `scenario` names the scenario in the errors.
+pub fn connect_and_register(
+    swarm: &mut Swarm,
+    ids: Range<u32>,
+    target: &mut Target,
+    deadline: Instant,
+    scenario: &str,
+) -> Result<(), String> {
+    let n = ids.len();
+    let failures = connect_clients(swarm, ids, true, target, deadline)?;
+    if !failures.is_empty() {
+        let why = describe(&failures);
+        return Err(format!("{scenario}: could not connect {n} clients: {why}"));
+    }
+    let unconfirmed = sync(swarm, 0, target, deadline)?;
+    if unconfirmed > 0 {
+        let addr = target.addr;
+        return Err(format!(
+            "{scenario}: {unconfirmed} clients never received a message: is {addr} a chat server?"
+        ));
+    }
+    let failures = failures_in(swarm, 0..swarm.conns.len());
+    if !failures.is_empty() {
+        let why = describe(&failures);
+        return Err(format!("{scenario}: could not register {n} clients: {why}"));
+    }
+    Ok(())
 }
 
 /// A new connection in place of `conn`, whose SYN was dropped: same client, same queued line.
@@ -217,7 +241,7 @@ pub fn sync(
             encoder.put(conns[prober].out_mut(), SYNC, seq, sent_ns);
             next_probe = now + SYNC_EVERY;
         }
-        swarm.turn(10).map_err(|e| format!("poll failed: {e}"))?;
+        swarm.turn(10)?;
         target.alive()?;
     }
 }
