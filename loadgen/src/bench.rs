@@ -41,39 +41,13 @@ pub struct Plan {
     pub repeats: usize,
 }
 
-fn flood_config(messages: u32) -> flood::Config {
-    flood::Config {
-        messages,
-        size: 200,
-        readers: 2,
-        paced: 1,
-        reader_rate: 2e6,
-        non_readers: 100,
-    }
-}
-
 /// Clients that talk in the bystander runs, and how often each one sends.
 pub const BYSTANDER_TALKERS: usize = 10;
 pub const BYSTANDER_RATE: f64 = 100.0;
 
 impl Plan {
     pub fn new(quick: bool) -> Plan {
-        if quick {
-            return Plan {
-                quick,
-                capacity_max: 1_000,
-                idle: Duration::from_millis(500),
-                probes: 10,
-                fanout_clients: vec![100, 1_000],
-                fanout_seconds: 1.0,
-                bystanders: vec![0, 1_000],
-                churn_workers: 8,
-                churn_seconds: 1.0,
-                flood: flood_config(50_000),
-                repeats: 1,
-            };
-        }
-        Plan {
+        let full = Plan {
             quick,
             capacity_max: 19_900,
             idle: Duration::from_secs(1),
@@ -83,8 +57,28 @@ impl Plan {
             bystanders: vec![0, 1_000, 10_000],
             churn_workers: 8,
             churn_seconds: 3.0,
-            flood: flood_config(50_000),
+            flood: flood::Config {
+                messages: 50_000,
+                size: 200,
+                readers: 2,
+                paced: 1,
+                reader_rate: 2e6,
+                non_readers: 100,
+            },
             repeats: 3,
+        };
+        if !quick {
+            return full;
+        }
+        Plan {
+            capacity_max: 1_000,
+            idle: Duration::from_millis(500),
+            probes: 10,
+            fanout_seconds: 1.0,
+            bystanders: vec![0, 1_000],
+            churn_seconds: 1.0,
+            repeats: 1,
+            ..full
         }
     }
 
@@ -218,7 +212,12 @@ fn measure_step(name: &str, path: &Path, plan: &Plan, counter: &mut Counter) -> 
         plan,
         counter,
         &format!("churn {name}"),
-        || run_churn(name, path, &cfg),
+        || {
+            churn::run(
+                &cfg,
+                &mut Target::start(path, &server_args(name, cfg.workers + 2))?,
+            )
+        },
         |o| {
             format!(
                 "{:.0} conn/s{}",
@@ -233,8 +232,10 @@ fn measure_step(name: &str, path: &Path, plan: &Plan, counter: &mut Counter) -> 
         &format!("flood {name}"),
         || {
             let clients = 1 + plan.flood.readers + plan.flood.non_readers;
-            let mut target = Target::start(path, &server_args(name, clients))?;
-            flood::run(&plan.flood, &mut target)
+            flood::run(
+                &plan.flood,
+                &mut Target::start(path, &server_args(name, clients))?,
+            )
         },
         |o| {
             let lost = o.problem().unwrap_or_else(|| "nothing lost".into());
@@ -344,11 +345,6 @@ fn measure_capacity(name: &str, path: &Path, plan: &Plan) -> Result<capacity::Ou
 fn run_fanout(name: &str, path: &Path, cfg: &fanout::Config) -> Result<fanout::Outcome, String> {
     let mut target = Target::start(path, &server_args(name, cfg.clients + cfg.idle))?;
     fanout::run(cfg, &mut target)
-}
-
-fn run_churn(name: &str, path: &Path, cfg: &churn::Config) -> Result<churn::Outcome, String> {
-    let mut target = Target::start(path, &server_args(name, cfg.workers + 2))?;
-    churn::run(cfg, &mut target)
 }
 
 /// The run with the median of `key` among the successful ones (the lower middle for an even

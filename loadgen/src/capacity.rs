@@ -11,7 +11,7 @@ use crate::check::{Checker, Verdict};
 use crate::server::{CpuMeter, CpuReading};
 use crate::stats::Histogram;
 use crate::swarm::{Swarm, Tally, now_ns};
-use crate::table::{Table, ms, opt, thousands};
+use crate::table::{Column, Table, ms, opt, same, thousands};
 use crate::target::{Failures, Target, connect_clients, describe, failures_in, sync};
 use crate::wire::Encoder;
 use std::time::{Duration, Instant};
@@ -42,6 +42,7 @@ pub fn steps_up_to(max: usize) -> Vec<usize> {
     steps
 }
 
+#[derive(Default)]
 pub struct Step {
     pub clients: usize,
     pub connect: Duration,
@@ -112,32 +113,41 @@ impl Outcome {
         t
     }
 
-    pub fn csv(&self) -> Table {
-        let mut t = Table::new(
-            "server | held | failed_at | reason | idle_cpu_empty_pct | \
-             idle_cpu_held_pct | p99_held_ms | rss_held_mib | threads_held",
-        );
-        let held = self.held();
-        let failed = self.failed();
-        t.row(vec![
-            self.server.clone(),
-            held.map_or(0, |s| s.clients).to_string(),
-            failed.map_or_else(String::new, |s| s.clients.to_string()),
-            failed.and_then(|s| s.failure.clone()).unwrap_or_default(),
-            opt(self.idle_empty.server_cpu, 2),
-            opt(held.and_then(|s| s.idle.server_cpu), 2),
-            ms(held.and_then(|s| s.latency.percentile(99.0))),
-            opt(
-                held.and_then(|s| s.idle.server_rss_kib)
-                    .map(|k| k as f64 / 1024.0),
-                1,
+    /// The CSV row: the largest step held and the first that failed.
+    pub fn csv(&self) -> Vec<Column> {
+        let (held, failed) = (self.held(), self.failed());
+        let idle = held.map(|s| s.idle).unwrap_or_default();
+        vec![
+            same("", "server", self.server.clone()),
+            same("", "held", held.map_or(0, |s| s.clients).to_string()),
+            same(
+                "",
+                "failed_at",
+                failed.map_or_else(String::new, |s| s.clients.to_string()),
             ),
-            opt(
-                held.and_then(|s| s.idle.server_threads).map(|t| t as f64),
-                0,
+            same(
+                "",
+                "reason",
+                failed.and_then(|s| s.failure.clone()).unwrap_or_default(),
             ),
-        ]);
-        t
+            same("", "idle_cpu_empty_pct", opt(self.idle_empty.server_cpu, 2)),
+            same("", "idle_cpu_held_pct", opt(idle.server_cpu, 2)),
+            same(
+                "",
+                "p99_held_ms",
+                ms(held.and_then(|s| s.latency.percentile(99.0))),
+            ),
+            same(
+                "",
+                "rss_held_mib",
+                opt(idle.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
+            ),
+            same(
+                "",
+                "threads_held",
+                opt(idle.server_threads.map(|t| t as f64), 0),
+            ),
+        ]
     }
 }
 
@@ -177,13 +187,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
 fn run_step(swarm: &mut Swarm, clients: usize, cfg: &Config, target: &mut Target) -> Step {
     let mut step = Step {
         clients,
-        connect: Duration::ZERO,
-        register: Duration::ZERO,
-        idle: CpuReading::default(),
-        latency: Histogram::new(),
-        verdict: Verdict::default(),
-        failures: Failures::new(),
-        failure: None,
+        ..Step::default()
     };
     if let Err(why) = grow_and_probe(swarm, &mut step, cfg, target) {
         step.failure = Some(why);

@@ -31,6 +31,7 @@ pub struct Config {
     pub size: usize,
 }
 
+#[derive(Default)]
 pub struct Outcome {
     pub server: String,
     pub workers: usize,
@@ -122,13 +123,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         server: target.name(),
         workers: cfg.workers,
         duration: cfg.duration,
-        completed: 0,
-        failures: Failures::new(),
-        lost: 0,
-        duplicated: 0,
-        register: Histogram::new(),
-        cycle: Histogram::new(),
-        cpu: CpuReading::default(),
+        ..Outcome::default()
     };
     let start = Instant::now();
     let end = start + cfg.duration;

@@ -125,8 +125,11 @@ fn run(argv: &[String]) -> Result<(), Fail> {
 }
 
 fn run_capacity(command: &str, rest: &[String], max_clients: usize) -> Result<(), Fail> {
-    let own = ["--max", "--steps", "--probes", "--interval-ms", "--idle-ms"];
-    let args = parse(command, rest, &own)?;
+    let args = parse(
+        command,
+        rest,
+        "--max --steps --probes --interval-ms --idle-ms",
+    )?;
     let max = args.get("--max", 19_900, 2..=max_clients)?;
     let steps = match args.value("--steps") {
         Some(list) => parse_steps(&list, max)?,
@@ -141,7 +144,7 @@ fn run_capacity(command: &str, rest: &[String], max_clients: usize) -> Result<()
     };
     let outcome = capacity::run(&cfg, &mut target(&args)?)?;
     if args.flag("--csv") {
-        print!("{}", outcome.csv().csv());
+        print!("{}", Table::one_row(&outcome.csv(), true).csv());
     } else {
         print!("{}", outcome.table().render());
         println!("{}: {}", outcome.server, outcome.summary());
@@ -156,16 +159,8 @@ fn run_capacity(command: &str, rest: &[String], max_clients: usize) -> Result<()
 }
 
 fn run_fanout(command: &str, rest: &[String], max_clients: usize) -> Result<(), Fail> {
-    let own = [
-        "--clients",
-        "--senders",
-        "--rate",
-        "--duration",
-        "--window",
-        "--threads",
-        "--idle",
-    ];
-    let args = parse(command, rest, &own)?;
+    let own = "--clients --senders --rate --duration --window --threads --idle";
+    let args = parse(command, rest, own)?;
     let clients = args.get("--clients", 100, 2..=max_clients)?;
     let cfg = fanout::Config {
         clients,
@@ -186,14 +181,8 @@ fn run_fanout(command: &str, rest: &[String], max_clients: usize) -> Result<(), 
 }
 
 fn run_flood(command: &str, rest: &[String], max_clients: usize) -> Result<(), Fail> {
-    let own = [
-        "--messages",
-        "--readers",
-        "--paced",
-        "--reader-rate",
-        "--non-readers",
-    ];
-    let args = parse(command, rest, &own)?;
+    let own = "--messages --readers --paced --reader-rate --non-readers";
+    let args = parse(command, rest, own)?;
     let readers = args.get("--readers", 2, 1..=1000)?;
     let cfg = flood::Config {
         messages: args.get("--messages", 50_000, 1..=100_000_000)?,
@@ -211,7 +200,7 @@ fn run_flood(command: &str, rest: &[String], max_clients: usize) -> Result<(), F
 }
 
 fn run_churn(command: &str, rest: &[String], max_clients: usize) -> Result<(), Fail> {
-    let args = parse(command, rest, &["--workers", "--duration"])?;
+    let args = parse(command, rest, "--workers --duration")?;
     let cfg = churn::Config {
         workers: args.get("--workers", 8, 1..=max_clients - 2)?,
         duration: seconds(&args, "--duration")?,
@@ -246,8 +235,9 @@ fn run_bench(command: &str, rest: &[String]) -> Result<(), Fail> {
     })?)
 }
 
-fn parse(command: &str, rest: &[String], own: &[&str]) -> Result<Args, Usage> {
-    let valued: Vec<&str> = COMMON.iter().chain(own).copied().collect();
+/// Parses the options of a scenario: the common ones and `own` (names separated by spaces).
+fn parse(command: &str, rest: &[String], own: &str) -> Result<Args, Usage> {
+    let valued: Vec<&str> = COMMON.iter().copied().chain(own.split(' ')).collect();
     Args::parse(command, rest, &valued, &["--csv"])
 }
 

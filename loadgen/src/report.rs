@@ -311,8 +311,7 @@ fn fanout_section(md: &mut String, results: &[StepResults]) {
         "## 4. Fan-out\n\n![delivered messages per second](fanout_throughput.svg)\n\n\
          Every client sends as fast as the window allows (at most 1,000 messages not yet read \
          by every receiver); every message goes to all the others. \"ns/delivery\" is the \
-         server's CPU time per delivered line. With the window full, a message waits behind \
-         up to 1,000 others on its way to each receiver.\n\n",
+         server's CPU time per delivered line.\n\n",
     );
     let mut t = Table::new(
         "step | clients | delivered/s (median) | runs | messages/s | p50 ms | p99 ms | \
@@ -376,8 +375,7 @@ fn fanout_section(md: &mut String, results: &[StepResults]) {
     let _ = writeln!(
         md,
         "**A deeper window**: {} bounds each backlog in bytes, so it can take more than the \
-         protocol's 1,000 messages in flight: {} clients, window {}. The CPU columns show \
-         which of the two processes is the busier.\n",
+         protocol's 1,000 messages in flight: {} clients, window {}.\n",
         r.name,
         thousands(DEEP_CLIENTS as f64),
         thousands(DEEP_WINDOW as f64)
@@ -442,36 +440,20 @@ fn flood_section(md: &mut String, results: &[StepResults], cfg: &flood::Config) 
 }
 
 fn method(md: &mut String, plan: &Plan) {
-    let list = |values: &[usize]| {
-        let each: Vec<String> = values.iter().map(|n| thousands(*n as f64)).collect();
-        each.join(", ")
-    };
     let _ = writeln!(
         md,
         "## How these figures were made\n\n\
-         - Every run starts a fresh server on 127.0.0.1:0 and stops it afterwards; loadgen \
-         connects from loopback addresses 127.0.x.y it binds itself, drives its sockets with \
-         poll(2), and checks every delivery (nothing lost, duplicated or out of order).\n\
-         - `capacity`: steps up to {} clients; at each step 1 s for the registrations to \
-         settle, then {:.1} s idle (CPU sampled), then {} probes from client 0, one at a time \
-         (each sent once the previous one reached everybody, at least 50 ms apart). A step \
-         passes when all clients connected and registered, no probe was lost and p99 < 1 s. \
-         step3_pool gets two workers per connection, up to the 16,000 it accepts.\n\
-         - `fanout`: {} clients, {:.0} s of sending per run; idle-connection runs: {} talking \
-         clients at {:.0} msg/s each next to {} idle connections.\n\
-         - `churn`: {} connections in flight, each connect, `USER`, `MSG`, half-close, read \
-         to the end; {:.0} s per run. Time to register = from the start of connect until a \
-         watcher client receives the connection's `MSG`.\n\
-         - Repeated runs: {} per figure (the median run is shown, every run's figure in \
-         \"runs\"); capacity runs once.\n",
+         Every run starts a fresh server on 127.0.0.1:0 (step3_pool with two workers per \
+         connection, up to 16,000); loadgen connects from loopback addresses it binds itself, \
+         drives its sockets with poll(2) and checks every delivery. `capacity` steps up to {} \
+         clients, idles {:.1} s at each step (CPU sampled) and sends {} probes; a step passes \
+         when every client registered, nothing was lost and p99 < 1 s. `fanout` sends for \
+         {:.0} s, `churn` keeps {} connections in flight for {:.0} s. Other figures are the \
+         median of {} runs (every run's in \"runs\"); capacity runs once.\n",
         thousands(plan.capacity_max as f64),
         plan.idle.as_secs_f64(),
         plan.probes,
-        list(&plan.fanout_clients),
         plan.fanout_seconds,
-        BYSTANDER_TALKERS,
-        BYSTANDER_RATE,
-        list(&plan.bystanders),
         plan.churn_workers,
         plan.churn_seconds,
         plan.repeats,
