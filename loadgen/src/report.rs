@@ -594,6 +594,7 @@ mod tests {
     use crate::server::CpuReading;
     use crate::stats::Histogram;
     use crate::target::Failures;
+    use std::path::PathBuf;
     use std::time::Duration;
 
     fn cpu(x: f64) -> CpuReading {
@@ -636,12 +637,13 @@ mod tests {
         }
     }
 
-    /// Writes a report from made-up results into $LOADGEN_REPORT_DIR (if set).
+    /// Writes a report from made-up results, into `$LOADGEN_REPORT_DIR` if set (to compare
+    /// two versions of this file), else into a temporary folder, and checks its parts.
     #[test]
     fn a_report_from_made_up_results() {
-        let Ok(dir) = std::env::var("LOADGEN_REPORT_DIR") else {
-            return;
-        };
+        let temp = std::env::temp_dir().join(format!("loadgen-report-{}", std::process::id()));
+        let dir = std::env::var("LOADGEN_REPORT_DIR").map_or(temp.clone(), PathBuf::from);
+        std::fs::create_dir_all(&dir).unwrap();
         let plan = Plan::new(false);
         let mut results = Vec::new();
         for (i, name) in crate::bench::STEPS.iter().enumerate() {
@@ -730,7 +732,7 @@ mod tests {
         }
         let load = ("0.1 0.2 0.3".to_string(), "1 2 3".to_string());
         write(
-            Path::new(&dir),
+            &dir,
             &plan,
             &results,
             &["step9"],
@@ -738,6 +740,32 @@ mod tests {
             load,
         )
         .unwrap();
+        let md = std::fs::read_to_string(dir.join("REPORT.md")).unwrap();
+        for part in [
+            "## 1. Capacity",
+            "## 2. Churn",
+            "## 3. CPU at idle",
+            "## 4. Fan-out",
+        ] {
+            assert!(md.contains(part), "no {part:?} in the report");
+        }
+        assert!(md.contains("## 5. Flood") && md.contains("| step4_poll | 1,000 | 3,000,010 |"));
+        for chart in [
+            "clients_held",
+            "latency_p99",
+            "fanout_throughput",
+            "churn",
+            "idle_cpu",
+        ] {
+            let svg = std::fs::read_to_string(dir.join(format!("{chart}.svg"))).unwrap();
+            assert!(
+                svg.starts_with("<svg") && svg.ends_with("</svg>\n"),
+                "{chart}.svg"
+            );
+        }
+        if dir == temp {
+            let _ = std::fs::remove_dir_all(&temp);
+        }
     }
 
     #[test]
