@@ -167,40 +167,28 @@ impl Counter {
 }
 
 fn measure_step(name: &str, path: &Path, plan: &Plan, counter: &mut Counter) -> StepResults {
-    let capacity = measure_capacity(name, path, plan);
-    let what = format!("capacity {name}");
-    counter.tick(
-        &what,
-        &capacity
-            .as_ref()
-            .map_or_else(|e| e.clone(), |o| o.summary()),
-    );
-
+    let start = |connections| Target::start(path, &server_args(name, connections));
+    let capacity = start(plan.capacity_max).and_then(|t| measure_capacity(plan, t));
+    let summary = capacity
+        .as_ref()
+        .map_or_else(|e| e.clone(), |o| o.summary());
+    counter.tick(&format!("capacity {name}"), &summary);
+    let fanout = |counter: &mut Counter, what: String, cfg: fanout::Config| {
+        let run = || fanout::run(&cfg, &mut start(cfg.clients + cfg.idle)?);
+        repeat(plan, counter, &what, run, describe_fanout)
+    };
+    let seconds = plan.fanout_seconds;
     let mut fanout_runs = Vec::new();
     for &clients in &plan.fanout_clients {
-        let cfg = fanout_config(clients, 0, 0.0, plan.fanout_seconds);
-        let runs = repeat(
-            plan,
-            counter,
-            &format!("fanout {name} {clients} clients"),
-            || run_fanout(name, path, &cfg),
-            describe_fanout,
-        );
+        let what = format!("fanout {name} {clients} clients");
+        let runs = fanout(counter, what, fanout_config(clients, 0, 0.0, seconds));
         fanout_runs.push((clients, runs));
     }
     let mut bystander_runs = Vec::new();
     for &idle in &plan.bystanders {
-        let cfg = fanout_config(BYSTANDER_TALKERS, idle, BYSTANDER_RATE, plan.fanout_seconds);
-        let what = format!(
-            "fanout {name} {BYSTANDER_TALKERS} clients at {BYSTANDER_RATE} msg/s + {idle} idle"
-        );
-        let runs = repeat(
-            plan,
-            counter,
-            &what,
-            || run_fanout(name, path, &cfg),
-            describe_fanout,
-        );
+        let (talkers, rate) = (BYSTANDER_TALKERS, BYSTANDER_RATE);
+        let what = format!("fanout {name} {talkers} clients at {rate} msg/s + {idle} idle");
+        let runs = fanout(counter, what, fanout_config(talkers, idle, rate, seconds));
         bystander_runs.push((idle, runs));
     }
     let cfg = churn::Config {
@@ -208,53 +196,17 @@ fn measure_step(name: &str, path: &Path, plan: &Plan, counter: &mut Counter) -> 
         duration: Duration::from_secs_f64(plan.churn_seconds),
         size: 32,
     };
-    let churn_runs = repeat(
-        plan,
-        counter,
-        &format!("churn {name}"),
-        || {
-            churn::run(
-                &cfg,
-                &mut Target::start(path, &server_args(name, cfg.workers + 2))?,
-            )
-        },
-        |o| {
-            format!(
-                "{:.0} conn/s{}",
-                o.per_second(),
-                o.problem().map(|p| format!(" ({p})")).unwrap_or_default()
-            )
-        },
-    );
-    let flood_runs = repeat(
-        plan,
-        counter,
-        &format!("flood {name}"),
-        || {
-            let clients = 1 + plan.flood.readers + plan.flood.non_readers;
-            flood::run(
-                &plan.flood,
-                &mut Target::start(path, &server_args(name, clients))?,
-            )
-        },
-        |o| {
-            let lost = o.problem().unwrap_or_else(|| "nothing lost".into());
-            let freeze = o.freeze.as_secs_f64() * 1e3;
-            format!("{:.0} msg/s, freeze {freeze:.0} ms, {lost}", o.sent_per_s())
-        },
-    );
+    let run = || churn::run(&cfg, &mut start(cfg.workers + 2)?);
+    let churn_runs = repeat(plan, counter, &format!("churn {name}"), run, describe_churn);
+    let clients = 1 + plan.flood.readers + plan.flood.non_readers;
+    let run = || flood::run(&plan.flood, &mut start(clients)?);
+    let flood_runs = repeat(plan, counter, &format!("flood {name}"), run, describe_flood);
     let mut deep = Vec::new();
     if name == DEEP_STEP {
-        let mut cfg = fanout_config(DEEP_CLIENTS, 0, 0.0, plan.fanout_seconds);
+        let mut cfg = fanout_config(DEEP_CLIENTS, 0, 0.0, seconds);
         cfg.window = DEEP_WINDOW;
         let what = format!("fanout {name} {DEEP_CLIENTS} clients, window {DEEP_WINDOW}");
-        deep = repeat(
-            plan,
-            counter,
-            &what,
-            || run_fanout(name, path, &cfg),
-            describe_fanout,
-        );
+        deep = fanout(counter, what, cfg);
     }
     StepResults {
         name: name.to_string(),
@@ -272,7 +224,7 @@ fn repeat<T>(
     counter: &mut Counter,
     what: &str,
     mut run: impl FnMut() -> Result<T, String>,
-    describe: impl Fn(&T) -> String,
+    describe: fn(&T) -> String,
 ) -> Vec<Result<T, String>> {
     let mut runs = Vec::new();
     for i in 1..=plan.repeats {
@@ -282,25 +234,36 @@ fn repeat<T>(
         } else {
             what.to_string()
         };
-        counter.tick(
-            &label,
-            &outcome
-                .as_ref()
-                .map_or_else(|e| format!("failed: {e}"), &describe),
-        );
+        let described = outcome
+            .as_ref()
+            .map_or_else(|e| format!("failed: {e}"), describe);
+        counter.tick(&label, &described);
         runs.push(outcome);
     }
     runs
 }
 
+/// `" (what went wrong)"`, or nothing.
+fn in_brackets(problem: Option<String>) -> String {
+    problem.map(|p| format!(" ({p})")).unwrap_or_default()
+}
+
 fn describe_fanout(o: &fanout::Outcome) -> String {
     let p99 = crate::table::ms(o.latency.percentile(99.0));
-    let problem = o.problem().map(|p| format!(" ({p})")).unwrap_or_default();
-    format!(
-        "{} delivered/s, p99 {p99} ms, server CPU {:.0} %{problem}",
-        crate::table::thousands(o.delivered_per_s()),
-        o.cpu.server_cpu.unwrap_or(0.0)
-    )
+    let delivered = crate::table::thousands(o.delivered_per_s());
+    let cpu = o.cpu.server_cpu.unwrap_or(0.0);
+    let problem = in_brackets(o.problem());
+    format!("{delivered} delivered/s, p99 {p99} ms, server CPU {cpu:.0} %{problem}")
+}
+
+fn describe_churn(o: &churn::Outcome) -> String {
+    format!("{:.0} conn/s{}", o.per_second(), in_brackets(o.problem()))
+}
+
+fn describe_flood(o: &flood::Outcome) -> String {
+    let lost = o.problem().unwrap_or_else(|| "nothing lost".into());
+    let freeze = o.freeze.as_secs_f64() * 1e3;
+    format!("{:.0} msg/s, freeze {freeze:.0} ms, {lost}", o.sent_per_s())
 }
 
 fn fanout_config(clients: usize, idle: usize, rate: f64, seconds: f64) -> fanout::Config {
@@ -330,8 +293,7 @@ fn server_args(name: &str, connections: usize) -> Vec<String> {
     }
 }
 
-fn measure_capacity(name: &str, path: &Path, plan: &Plan) -> Result<capacity::Outcome, String> {
-    let mut target = Target::start(path, &server_args(name, plan.capacity_max))?;
+fn measure_capacity(plan: &Plan, mut target: Target) -> Result<capacity::Outcome, String> {
     let cfg = capacity::Config {
         steps: capacity::steps_up_to(plan.capacity_max),
         probes: plan.probes,
@@ -340,11 +302,6 @@ fn measure_capacity(name: &str, path: &Path, plan: &Plan) -> Result<capacity::Ou
         size: 32,
     };
     capacity::run(&cfg, &mut target)
-}
-
-fn run_fanout(name: &str, path: &Path, cfg: &fanout::Config) -> Result<fanout::Outcome, String> {
-    let mut target = Target::start(path, &server_args(name, cfg.clients + cfg.idle))?;
-    fanout::run(cfg, &mut target)
 }
 
 /// The run with the median of `key` among the successful ones (the lower middle for an even

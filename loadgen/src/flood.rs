@@ -13,7 +13,7 @@
 //! - the server's peak memory (`VmHWM`).
 
 use crate::check::{Checker, Verdict};
-use crate::server::Usage;
+use crate::server::peak_rss_kib;
 use crate::swarm::{Conn, Swarm, Tally, now_ns};
 use crate::table::{Column, column, count, opt, result, same, thousands};
 use crate::target::{Failures, Target, connect_and_register, describe, failures_in};
@@ -238,10 +238,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         line_len: line_len - crate::wire::NAME_LEN - 1,
         fates,
         freed: watch.freed,
-        peak_rss_kib: target
-            .pid()
-            .and_then(|pid| Usage::of(Some(pid)))
-            .map(|u| u.hwm_kib),
+        peak_rss_kib: peak_rss_kib(target.pid()),
         failures: failures_in(&swarm, 0..1 + cfg.readers),
     })
 }

@@ -173,11 +173,10 @@ fn run_fanout(command: &str, rest: &[String], max_clients: usize) -> Result<(), 
         idle: args.get("--idle", 0, 0..=max_clients - clients)?,
     };
     let outcome = fanout::run(&cfg, &mut target(&args)?)?;
-    show(&args, &outcome.columns());
-    let problem = outcome.problem();
-    problem.map_or(Ok(()), |p| {
-        Err(Fail::Run(format!("fanout: delivery check failed: {p}")))
-    })
+    let problem = outcome
+        .problem()
+        .map(|p| format!("delivery check failed: {p}"));
+    show(&args, &outcome.columns(), command, problem)
 }
 
 fn run_flood(command: &str, rest: &[String], max_clients: usize) -> Result<(), Fail> {
@@ -193,10 +192,7 @@ fn run_flood(command: &str, rest: &[String], max_clients: usize) -> Result<(), F
         non_readers: args.get("--non-readers", 100, 0..=max_clients - readers - 1)?,
     };
     let outcome = flood::run(&cfg, &mut target(&args)?)?;
-    show(&args, &outcome.columns());
-    outcome
-        .problem()
-        .map_or(Ok(()), |p| Err(Fail::Run(format!("flood: {p}"))))
+    show(&args, &outcome.columns(), command, outcome.problem())
 }
 
 fn run_churn(command: &str, rest: &[String], max_clients: usize) -> Result<(), Fail> {
@@ -207,10 +203,7 @@ fn run_churn(command: &str, rest: &[String], max_clients: usize) -> Result<(), F
         size: size(&args)?,
     };
     let outcome = churn::run(&cfg, &mut target(&args)?)?;
-    show(&args, &outcome.columns());
-    outcome
-        .problem()
-        .map_or(Ok(()), |p| Err(Fail::Run(format!("churn: {p}"))))
+    show(&args, &outcome.columns(), command, outcome.problem())
 }
 
 fn run_bench(command: &str, rest: &[String]) -> Result<(), Fail> {
@@ -246,11 +239,8 @@ fn size(args: &Args) -> Result<usize, Usage> {
 }
 
 fn seconds(args: &Args, name: &str) -> Result<Duration, Usage> {
-    Ok(Duration::from_secs_f64(args.get(
-        name,
-        5.0,
-        0.1..=3600.0,
-    )?))
+    let seconds = args.get(name, 5.0, 0.1..=3600.0)?;
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 fn parse_steps(list: &str, max: usize) -> Result<Vec<usize>, Usage> {
@@ -298,12 +288,20 @@ fn target(args: &Args) -> Result<Target, Fail> {
     Ok(Target::at(addr)?)
 }
 
-/// Prints a scenario's result row: as an aligned table, or as CSV with `--csv`.
-fn show(args: &Args, columns: &[Column]) {
-    if args.flag("--csv") {
-        print!("{}", Table::one_row(columns, true).csv());
-    } else {
-        print!("{}", Table::one_row(columns, false).render());
+/// Prints a scenario's result row (as an aligned table, or as CSV with `--csv`), then fails
+/// if the run had a `problem`.
+fn show(
+    args: &Args,
+    columns: &[Column],
+    command: &str,
+    problem: Option<String>,
+) -> Result<(), Fail> {
+    let csv = args.flag("--csv");
+    let table = Table::one_row(columns, csv);
+    print!("{}", if csv { table.csv() } else { table.render() });
+    match problem {
+        Some(p) => Err(Fail::Run(format!("{command}: {p}"))),
+        None => Ok(()),
     }
 }
 

@@ -474,23 +474,30 @@ fn per_step(
     .collect()
 }
 
-fn clients_chart(results: &[StepResults], plan: &Plan) -> String {
+/// A bar chart of one bar per step, of height `value` (none: no bar).
+fn one_bar_each(
+    results: &[StepResults],
+    [title, y_label, group]: [&str; 3],
+    value: impl Fn(&StepResults) -> Option<f64>,
+    ceiling: Option<(f64, &str)>,
+) -> String {
     let series = per_step(results, |r| {
-        let held = ok_capacity(r).and_then(|o| o.held());
-        held.map(|s| vec![(0.0, s.clients as f64)])
-            .unwrap_or_default()
+        value(r).map(|v| vec![(0.0, v)]).unwrap_or_default()
     });
+    bar_chart(title, y_label, &[group.to_string()], &series, ceiling)
+}
+
+fn clients_chart(results: &[StepResults], plan: &Plan) -> String {
     let kind = if plan.quick { "quick run" } else { "full run" };
-    let ceiling = format!(
-        "largest step\ntried: {}\n({kind})",
-        thousands(plan.capacity_max as f64)
-    );
-    bar_chart(
-        "Clients held (largest capacity step that passed)",
-        "clients",
-        &["capacity".to_string()],
-        &series,
-        Some((plan.capacity_max as f64, &ceiling)),
+    let max = plan.capacity_max as f64;
+    let ceiling = format!("largest step\ntried: {}\n({kind})", thousands(max));
+    let title = "Clients held (largest capacity step that passed)";
+    let held = |r: &StepResults| Some(ok_capacity(r)?.held()?.clients as f64);
+    one_bar_each(
+        results,
+        [title, "clients", "capacity"],
+        held,
+        Some((max, &ceiling)),
     )
 }
 
@@ -506,8 +513,6 @@ fn latency_chart(results: &[StepResults]) -> String {
         "Probe delivery latency p99 versus clients",
         "registered clients",
         "p99 latency (ms)",
-        true,
-        true,
         &series,
     )
 }
@@ -535,17 +540,13 @@ fn fanout_chart(results: &[StepResults]) -> String {
 }
 
 fn churn_chart(results: &[StepResults]) -> String {
-    let series = per_step(results, |r| {
-        let median = median_by(&r.churn, churn::Outcome::per_second);
-        median
-            .map(|o| vec![(0.0, o.per_second())])
-            .unwrap_or_default()
-    });
-    bar_chart(
-        "Churn: connect, USER, MSG, close per second",
-        "connections per second",
-        &["churn".to_string()],
-        &series,
+    let title = "Churn: connect, USER, MSG, close per second";
+    let median =
+        |r: &StepResults| Some(median_by(&r.churn, churn::Outcome::per_second)?.per_second());
+    one_bar_each(
+        results,
+        [title, "connections per second", "churn"],
+        median,
         None,
     )
 }
@@ -571,17 +572,15 @@ fn idle_chart(results: &[StepResults]) -> String {
 }
 
 fn flood_chart(results: &[StepResults]) -> String {
-    let series = per_step(results, |r| {
-        let median = median_by(&r.flood, flood::Outcome::sent_per_s);
-        median
-            .map(|o| vec![(0.0, o.freeze.as_secs_f64() * 1e3)])
-            .unwrap_or_default()
-    });
-    bar_chart(
-        "Flood: the longest time a full-speed reader got nothing",
-        "longest freeze (ms)",
-        &["flood".to_string()],
-        &series,
+    let title = "Flood: the longest time a full-speed reader got nothing";
+    let freeze = |r: &StepResults| {
+        let median = median_by(&r.flood, flood::Outcome::sent_per_s)?;
+        Some(median.freeze.as_secs_f64() * 1e3)
+    };
+    one_bar_each(
+        results,
+        [title, "longest freeze (ms)", "flood"],
+        freeze,
         None,
     )
 }
@@ -602,7 +601,6 @@ mod tests {
             server_cpu: Some(x),
             loadgen_cpu: Some(x / 2.0),
             server_rss_kib: Some(2048 + x as u64),
-            server_hwm_kib: Some(4096),
             server_threads: Some(3),
             server_maps: Some(40),
         }

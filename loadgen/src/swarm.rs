@@ -10,7 +10,6 @@ use crate::check::Checker;
 use crate::stats::Histogram;
 use crate::sys::{self, POLLERR, POLLHUP, POLLIN, POLLOUT, PollFd};
 use crate::wire::{self, CHURN, CLIENT, DATA, Encoder, Line, SYNC};
-use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpStream};
 use std::os::fd::AsRawFd;
@@ -210,10 +209,6 @@ pub struct Tally {
     pub checker: Checker,
     /// Delivery latency of data messages, in nanoseconds.
     pub latency: Histogram,
-    /// `ERR <code>` lines received, by code.
-    pub errors: BTreeMap<String, u64>,
-    /// Lines that are not ours (someone else in the room) or not protocol at all.
-    pub other: u64,
     /// Churn messages seen, by churn id (1 = once; more is a duplicate).
     pub churn_seen: Vec<u8>,
     /// When the last checked message arrived (nanoseconds since the epoch).
@@ -225,8 +220,6 @@ impl Tally {
         Tally {
             checker,
             latency: Histogram::new(),
-            errors: BTreeMap::new(),
-            other: 0,
             churn_seen: Vec::new(),
             last_ns: 0,
         }
@@ -252,13 +245,12 @@ impl Tally {
                 self.latency.record(now.saturating_sub(msg.sent_ns));
                 self.last_ns = now;
             }
-            Line::Ours(_) => {}
             Line::Err(code) => {
-                let code = String::from_utf8_lossy(code).into_owned();
+                let code = String::from_utf8_lossy(code);
                 conn.failure.get_or_insert_with(|| format!("ERR {code}"));
-                *self.errors.entry(code).or_insert(0) += 1;
             }
-            Line::Other => self.other += 1,
+            // Someone else in the room, or not protocol at all.
+            Line::Ours(_) | Line::Other => {}
         }
     }
 }
@@ -298,8 +290,6 @@ pub struct Swarm {
     pub encoder: Encoder,
     pub tally: Tally,
     pub epoch: Instant,
-    /// Bytes received so far, all connections together.
-    pub received: u64,
 }
 
 impl Swarm {
@@ -312,7 +302,6 @@ impl Swarm {
             encoder,
             tally,
             epoch,
-            received: 0,
         }
     }
 
@@ -406,7 +395,6 @@ impl Swarm {
             encoder,
             tally,
             epoch,
-            received,
             ..
         } = self;
         let conn = &mut conns[i];
@@ -433,7 +421,6 @@ impl Swarm {
             // Without this the server's side of the connection waits for our delayed ACKs
             // (40 ms) whenever its congestion window, counted in packets, is used up.
             let _ = sys::quick_ack(stream.as_raw_fd());
-            *received += n as u64;
             conn.read_cap = conn.read_cap.map(|cap| cap - n);
             let now = now_ns(*epoch);
             let filled = &buf[..kept + n];
