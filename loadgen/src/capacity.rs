@@ -10,10 +10,9 @@
 use crate::check::{Checker, Verdict};
 use crate::server::{CpuMeter, CpuReading};
 use crate::stats::Histogram;
-use crate::swarm::{Swarm, Tally, now_ns};
-use crate::table::{Column, Table, ms, opt, same, thousands};
+use crate::swarm::{Swarm, now_ns};
+use crate::table::{Column, Table, mib, ms, opt, same, thousands, whole};
 use crate::target::{Failures, Target, connect_clients, describe, failures_in, sync};
-use crate::wire::Encoder;
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_STEPS: [usize; 6] = [100, 1_000, 2_000, 5_000, 10_000, 19_900];
@@ -101,8 +100,8 @@ impl Outcome {
                 format!("{:.2}", s.connect.as_secs_f64()),
                 format!("{:.2}", s.register.as_secs_f64()),
                 opt(s.idle.server_cpu, 1),
-                opt(s.idle.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
-                opt(s.idle.server_threads.map(|t| t as f64), 0),
+                mib(s.idle.server_rss_kib),
+                whole(s.idle.server_threads),
                 ms(s.latency.percentile(50.0)),
                 ms(s.latency.percentile(99.0)),
                 ms(s.latency.max()),
@@ -117,47 +116,25 @@ impl Outcome {
     pub fn csv(&self) -> Vec<Column> {
         let (held, failed) = (self.held(), self.failed());
         let idle = held.map(|s| s.idle).unwrap_or_default();
+        let failed_at = failed.map_or_else(String::new, |s| s.clients.to_string());
+        let reason = failed.and_then(|s| s.failure.clone()).unwrap_or_default();
+        let p99 = ms(held.and_then(|s| s.latency.percentile(99.0)));
         vec![
             same("", "server", self.server.clone()),
             same("", "held", held.map_or(0, |s| s.clients).to_string()),
-            same(
-                "",
-                "failed_at",
-                failed.map_or_else(String::new, |s| s.clients.to_string()),
-            ),
-            same(
-                "",
-                "reason",
-                failed.and_then(|s| s.failure.clone()).unwrap_or_default(),
-            ),
+            same("", "failed_at", failed_at),
+            same("", "reason", reason),
             same("", "idle_cpu_empty_pct", opt(self.idle_empty.server_cpu, 2)),
             same("", "idle_cpu_held_pct", opt(idle.server_cpu, 2)),
-            same(
-                "",
-                "p99_held_ms",
-                ms(held.and_then(|s| s.latency.percentile(99.0))),
-            ),
-            same(
-                "",
-                "rss_held_mib",
-                opt(idle.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
-            ),
-            same(
-                "",
-                "threads_held",
-                opt(idle.server_threads.map(|t| t as f64), 0),
-            ),
+            same("", "p99_held_ms", p99),
+            same("", "rss_held_mib", mib(idle.server_rss_kib)),
+            same("", "threads_held", whole(idle.server_threads)),
         ]
     }
 }
 
 pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
-    let epoch = Instant::now();
-    let mut swarm = Swarm::new(
-        Encoder::new(cfg.size),
-        Tally::new(Checker::new(Vec::new(), 1)),
-        epoch,
-    );
+    let mut swarm = Swarm::new(cfg.size, Checker::new(Vec::new(), 1));
     let idle_empty = idle(&mut swarm, target, cfg.idle)?;
     let mut outcome = Outcome {
         server: target.name(),

@@ -12,10 +12,10 @@
 use crate::check::Checker;
 use crate::server::{CpuMeter, CpuReading};
 use crate::stats::Histogram;
-use crate::swarm::{Conn, State, Swarm, Tally, connect, now_ns};
-use crate::table::{Column, count, cpu, ms, opt, rate, result, same};
+use crate::swarm::{Conn, State, Swarm, connect, now_ns};
+use crate::table::{Column, count, cpu, ms, rate, result, same, whole};
 use crate::target::{Failures, Target, connect_and_register, describe};
-use crate::wire::{CHURN, Encoder};
+use crate::wire::CHURN;
 use std::time::{Duration, Instant};
 
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -92,29 +92,14 @@ impl Outcome {
             same("cycle p99 ms", "cycle_p99_ms", ms(cycle.percentile(99.0))),
             cpu("server CPU %", "server_cpu_pct", self.cpu.server_cpu),
             cpu("loadgen CPU %", "loadgen_cpu_pct", self.cpu.loadgen_cpu),
-            same(
-                "threads",
-                "server_threads",
-                opt(self.cpu.server_threads.map(|t| t as f64), 0),
-            ),
+            same("threads", "server_threads", whole(self.cpu.server_threads)),
             result(self.problem()),
         ]
     }
 }
 
-/// A churn slot's current connection: its churn id and when its connect started.
-struct Slot {
-    id: u32,
-    started: Instant,
-}
-
 pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
-    let epoch = Instant::now();
-    let mut swarm = Swarm::new(
-        Encoder::new(cfg.size),
-        Tally::new(Checker::new(Vec::new(), 0)),
-        epoch,
-    );
+    let mut swarm = Swarm::new(cfg.size, Checker::new(Vec::new(), 0));
     let deadline = Instant::now() + SETUP_TIMEOUT;
     connect_and_register(&mut swarm, 0..2, target, deadline, "churn")?;
     swarm.conns[WATCHER].receiver = Some(0);
@@ -125,50 +110,40 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         duration: cfg.duration,
         ..Outcome::default()
     };
-    let start = Instant::now();
-    let end = start + cfg.duration;
+    let end = Instant::now() + cfg.duration;
     let meter = CpuMeter::start(target.pid());
     let mut next_id = 0;
-    let mut slots: Vec<Slot> = Vec::new();
     let mut ok_ids = Vec::new();
+    // The churn connections are `conns[2..]`: one per worker, then fewer after the end.
     for _ in 0..cfg.workers {
-        let (conn, slot) = start_cycle(&swarm, &mut next_id, target);
+        let conn = start_cycle(&swarm, &mut next_id, target);
         swarm.conns.push(conn);
-        slots.push(slot);
     }
     let mut measured = false;
-    loop {
+    while swarm.conns.len() > 2 {
         let now = Instant::now();
         if !measured && now >= end {
             outcome.cpu = meter.read();
             measured = true;
         }
-        let mut running = 0;
-        for (k, slot) in slots.iter_mut().enumerate() {
-            let i = 2 + k;
-            if swarm.conns[i].state != State::Closed
-                && now.duration_since(slot.started) > CYCLE_TIMEOUT
-            {
-                swarm.conns[i].failure = Some("timeout".into());
-                swarm.conns[i].close();
+        let mut i = 2;
+        while i < swarm.conns.len() {
+            let conn = &mut swarm.conns[i];
+            if conn.state != State::Closed && now.duration_since(conn.opened) > CYCLE_TIMEOUT {
+                conn.failure = Some("timeout".into());
+                conn.close();
             }
-            if swarm.conns[i].state != State::Closed {
-                running += 1;
+            if conn.state != State::Closed {
+                i += 1;
                 continue;
             }
-            if slot.id == u32::MAX {
-                continue; // an empty slot after the end
-            }
-            finish_cycle(&mut outcome, &swarm, i, slot, now <= end, &mut ok_ids);
+            finish_cycle(&mut outcome, conn, now <= end, &mut ok_ids);
             if now < end {
-                (swarm.conns[i], *slot) = start_cycle(&swarm, &mut next_id, target);
-                running += 1;
+                swarm.conns[i] = start_cycle(&swarm, &mut next_id, target);
+                i += 1;
             } else {
-                slot.id = u32::MAX;
+                swarm.conns.swap_remove(i);
             }
-        }
-        if now >= end && running == 0 {
-            break;
         }
         swarm.turn(5)?;
         target.alive()?;
@@ -188,37 +163,25 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
 }
 
 /// Opens the next churn connection, with `USER` and `MSG` queued.
-fn start_cycle(swarm: &Swarm, next_id: &mut u32, target: &Target) -> (Conn, Slot) {
-    let id = *next_id;
+fn start_cycle(swarm: &Swarm, next_id: &mut u32, target: &Target) -> Conn {
+    let mut conn = connect(*next_id, CHURN, target.addr);
     *next_id += 1;
-    let started = Instant::now();
-    let mut conn = connect(id, CHURN, target.addr);
     conn.hang_up = true;
     conn.send(&swarm.encoder, now_ns(swarm.epoch));
-    (conn, Slot { id, started })
+    conn
 }
 
-/// Books the connection of a slot that just ended.
-fn finish_cycle(
-    outcome: &mut Outcome,
-    swarm: &Swarm,
-    i: usize,
-    slot: &Slot,
-    in_time: bool,
-    ok_ids: &mut Vec<u32>,
-) {
-    match &swarm.conns[i].failure {
-        Some(why) => *outcome.failures.entry(why.clone()).or_insert(0) += 1,
-        None => {
-            ok_ids.push(slot.id);
-            outcome
-                .cycle
-                .record(slot.started.elapsed().as_nanos() as u64);
-            if in_time {
-                outcome.completed += 1;
-            }
-        }
+/// Books a churn connection that just ended (`in_time`: before the end of the run).
+fn finish_cycle(outcome: &mut Outcome, conn: &Conn, in_time: bool, ok_ids: &mut Vec<u32>) {
+    if let Some(why) = &conn.failure {
+        *outcome.failures.entry(why.clone()).or_insert(0) += 1;
+        return;
     }
+    ok_ids.push(conn.id);
+    outcome
+        .cycle
+        .record(conn.opened.elapsed().as_nanos() as u64);
+    outcome.completed += u64::from(in_time);
 }
 
 /// Reads until the watcher has every completed connection's message, or the drain timeout.

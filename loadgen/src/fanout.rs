@@ -11,12 +11,12 @@
 use crate::check::{Checker, MAX_PAIRS, Verdict};
 use crate::server::{CpuMeter, CpuReading};
 use crate::stats::Histogram;
-use crate::swarm::{Swarm, Tally};
-use crate::table::{Column, column, count, cpu, ms, opt, rate, result, same, thousands};
+use crate::swarm::Swarm;
+use crate::table::{Column, column, count, cpu, mib, ms, rate, result, same, thousands, whole};
 use crate::target::{
     Failures, Target, connect_and_register, connect_clients, describe, failures_in,
 };
-use crate::wire::{DATA, Encoder};
+use crate::wire::DATA;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -90,7 +90,6 @@ impl Outcome {
         } else {
             "max".into()
         };
-        let rss_mib = cpu_use.server_rss_kib.map(|k| k as f64 / 1024.0);
         vec![
             same("", "server", self.server.clone()),
             count("clients", "clients", self.clients as u64),
@@ -109,12 +108,8 @@ impl Outcome {
             same("max ms", "max_ms", ms(latency.max())),
             cpu("server CPU %", "server_cpu_pct", cpu_use.server_cpu),
             cpu("loadgen CPU %", "loadgen_cpu_pct", cpu_use.loadgen_cpu),
-            same("RSS MiB", "server_rss_mib", opt(rss_mib, 1)),
-            same(
-                "threads",
-                "server_threads",
-                opt(cpu_use.server_threads.map(|t| t as f64), 0),
-            ),
+            same("RSS MiB", "server_rss_mib", mib(cpu_use.server_rss_kib)),
+            same("threads", "server_threads", whole(cpu_use.server_threads)),
             result(self.problem()),
         ]
     }
@@ -184,12 +179,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
             cfg.clients, cfg.senders
         ));
     }
-    let epoch = Instant::now();
-    let mut swarm = Swarm::new(
-        Encoder::new(cfg.size),
-        Tally::new(Checker::new(Vec::new(), 0)),
-        epoch,
-    );
+    let mut swarm = Swarm::new(cfg.size, Checker::new(Vec::new(), 0));
     let deadline = Instant::now() + SETUP_TIMEOUT;
     connect_and_register(
         &mut swarm,
@@ -210,7 +200,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     }
     // The idle connections receive nothing: polling them on every turn would only cost
     // loadgen the CPU the server needs. They are looked at once more at the end.
-    let mut idle = swarm.split_off(cfg.clients, Tally::new(Checker::new(Vec::new(), 0)));
+    let mut idle = swarm.split_off(cfg.clients, Checker::new(Vec::new(), 0));
     let parts = split(swarm, cfg.threads, cfg.clients, cfg.senders);
     let flow = Flow {
         window: cfg.window,
@@ -262,19 +252,18 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
 /// Shares the connections among `threads` swarms, each checking its own receivers (the
 /// registered clients, ids below `clients`).
 fn split(mut swarm: Swarm, threads: usize, clients: usize, senders: usize) -> Vec<Swarm> {
-    let total = swarm.conns.len();
-    let per = total.div_ceil(threads.max(1));
+    let per = swarm.conns.len().div_ceil(threads.max(1));
     let mut parts = Vec::new();
     while !swarm.conns.is_empty() {
         let at = swarm.conns.len().saturating_sub(per);
-        let mut part = swarm.split_off(at, Tally::new(Checker::new(Vec::new(), 0)));
         let mut ids = Vec::new();
-        for conn in part.conns.iter_mut().filter(|c| (c.id as usize) < clients) {
-            conn.receiver = Some(ids.len());
-            ids.push(conn.id);
+        for conn in swarm.conns[at..].iter_mut() {
+            if (conn.id as usize) < clients {
+                conn.receiver = Some(ids.len());
+                ids.push(conn.id);
+            }
         }
-        part.tally = Tally::new(Checker::new(ids, senders));
-        parts.push(part);
+        parts.push(swarm.split_off(at, Checker::new(ids, senders)));
     }
     parts.reverse();
     parts

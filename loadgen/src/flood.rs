@@ -14,10 +14,9 @@
 
 use crate::check::{Checker, Verdict};
 use crate::server::peak_rss_kib;
-use crate::swarm::{Conn, Swarm, Tally, now_ns};
-use crate::table::{Column, column, count, opt, result, same, thousands};
+use crate::swarm::{Conn, Swarm, now_ns};
+use crate::table::{Column, column, count, mib, opt, result, same, thousands};
 use crate::target::{Failures, Target, connect_and_register, describe, failures_in};
-use crate::wire::Encoder;
 use std::os::raw::c_int;
 use std::time::{Duration, Instant};
 
@@ -113,7 +112,6 @@ impl Outcome {
         let lost_max = self.lost.iter().max().copied().unwrap_or(0);
         let freeze_ms = self.freeze.as_secs_f64() * 1e3;
         let freed_s = self.freed.map(|d| d.as_secs_f64());
-        let peak_mib = self.peak_rss_kib.map(|k| k as f64 / 1024.0);
         vec![
             same("", "server", self.server.clone()),
             count("messages", "messages", self.messages as u64),
@@ -147,7 +145,7 @@ impl Outcome {
             count("closed", "closed", self.closed_quietly()),
             count("open", "open", self.fate("open")),
             column("freed s", "freed_s", opt(freed_s, 2), opt(freed_s, 3)),
-            same("peak RSS MiB", "peak_rss_mib", opt(peak_mib, 1)),
+            same("peak RSS MiB", "peak_rss_mib", mib(self.peak_rss_kib)),
             result(self.problem()),
         ]
     }
@@ -181,15 +179,9 @@ fn fd_count(pid: Option<u32>) -> Option<usize> {
 }
 
 pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
-    let readers: Vec<u32> = (1..=cfg.readers as u32).collect();
     let everyone = (1 + cfg.readers + cfg.non_readers) as u32;
-    let encoder = Encoder::new(cfg.size);
-    let line_len = encoder.delivered_len();
-    let mut swarm = Swarm::new(
-        encoder,
-        Tally::new(Checker::new(readers.clone(), 1)),
-        Instant::now(),
-    );
+    let readers = Checker::new((1..=cfg.readers as u32).collect(), 1);
+    let mut swarm = Swarm::new(cfg.size, readers);
     let fds_before = fd_count(target.pid());
     let deadline = Instant::now() + SETUP_TIMEOUT;
     connect_and_register(&mut swarm, 0..everyone, target, deadline, "flood")?;
@@ -235,7 +227,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         verdict: checker.verdict(&sent),
         freeze,
         send_time,
-        line_len: line_len - crate::wire::NAME_LEN - 1,
+        line_len: swarm.encoder.delivered_len() - crate::wire::NAME_LEN - 1,
         fates,
         freed: watch.freed,
         peak_rss_kib: peak_rss_kib(target.pid()),

@@ -8,7 +8,7 @@ use crate::bench::{
 };
 use crate::svg::{COLOURS, Series, bar_chart, line_chart};
 use crate::sys;
-use crate::table::{Table, ms, opt, shown, thousands};
+use crate::table::{Table, mib, ms, opt, shown, thousands, whole};
 use crate::{capacity, churn, fanout, flood};
 use std::fmt::Write;
 use std::path::Path;
@@ -231,15 +231,11 @@ fn capacity_section(md: &mut String, results: &[StepResults]) {
                 .map_or("-".into(), clip),
             count(held.and_then(|s| s.idle.server_threads)),
             count(held.and_then(|s| s.idle.server_maps)),
-            opt(held.and_then(|s| s.idle.server_rss_kib).map(mib), 1),
+            mib(held.and_then(|s| s.idle.server_rss_kib)),
             ms(held.and_then(|s| s.latency.percentile(99.0))),
         ]);
     }
     let _ = writeln!(md, "{}", t.markdown());
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
 }
 
 fn churn_section(md: &mut String, results: &[StepResults]) {
@@ -285,8 +281,8 @@ fn idle_section(md: &mut String, results: &[StepResults]) {
             opt(at(100).and_then(|c| c.server_cpu), 1),
             opt(at(1_000).and_then(|c| c.server_cpu), 1),
             largest,
-            opt(at(100).and_then(|c| c.server_rss_kib).map(mib), 1),
-            opt(at(100).and_then(|c| c.server_threads).map(|t| t as f64), 0),
+            mib(at(100).and_then(|c| c.server_rss_kib)),
+            whole(at(100).and_then(|c| c.server_threads)),
         ]);
     }
     let _ = writeln!(md, "{}", t.markdown());
@@ -362,7 +358,7 @@ fn fanout_section(md: &mut String, results: &[StepResults]) {
                     ms(o.latency.percentile(50.0)),
                     ms(o.latency.percentile(99.0)),
                     opt(per_message.map(|ns| ns / 1000.0), 1),
-                    opt(o.cpu.server_threads.map(|t| t as f64), 0),
+                    whole(o.cpu.server_threads),
                     result(o.problem()),
                 ]
             });

@@ -293,15 +293,16 @@ pub struct Swarm {
 }
 
 impl Swarm {
-    pub fn new(encoder: Encoder, tally: Tally, epoch: Instant) -> Self {
+    /// An empty swarm whose messages have `size` bytes of text, checked by `checker`.
+    pub fn new(size: usize, checker: Checker) -> Self {
         Swarm {
             conns: Vec::new(),
             fds: Vec::new(),
             polled: Vec::new(),
             buf: vec![0; READ_BUF],
-            encoder,
-            tally,
-            epoch,
+            encoder: Encoder::new(size),
+            tally: Tally::new(checker),
+            epoch: Instant::now(),
         }
     }
 
@@ -312,9 +313,11 @@ impl Swarm {
     }
 
     /// Moves the connections from `at` on into a swarm of their own (for another thread).
-    pub fn split_off(&mut self, at: usize, tally: Tally) -> Swarm {
-        let mut other = Swarm::new(self.encoder.clone(), tally, self.epoch);
+    pub fn split_off(&mut self, at: usize, checker: Checker) -> Swarm {
+        let mut other = Swarm::new(0, checker);
         other.conns = self.conns.split_off(at);
+        other.encoder = self.encoder.clone();
+        other.epoch = self.epoch;
         other
     }
 

@@ -194,6 +194,16 @@ pub fn ms(ns: Option<u64>) -> String {
     }
 }
 
+/// KiB as MiB with one decimal, or `-`.
+pub fn mib(kib: Option<u64>) -> String {
+    opt(kib.map(|k| k as f64 / 1024.0), 1)
+}
+
+/// A whole number without separators, or `-`.
+pub fn whole(n: Option<u64>) -> String {
+    n.map_or_else(|| "-".into(), |n| n.to_string())
+}
+
 /// An optional figure with `digits` decimals, or `-`.
 pub fn opt(value: Option<f64>, digits: usize) -> String {
     value.map_or_else(|| "-".into(), |v| format!("{v:.digits$}"))
