@@ -124,15 +124,13 @@ pub fn run(cfg: &Config) -> Result<(), String> {
             cfg.bin_dir.display()
         ));
     }
-    let deep_runs = if present.contains(&DEEP_STEP) {
-        plan.repeats
-    } else {
-        0
-    };
     let mut counter = Counter {
         done: 0,
-        total: present.len() * plan.runs_per_step() + deep_runs,
+        total: present.len() * plan.runs_per_step(),
     };
+    if present.contains(&DEEP_STEP) {
+        counter.total += plan.repeats;
+    }
     progress(&format!(
         "bench ({}): {} runs over {}",
         if plan.quick { "quick" } else { "full" },

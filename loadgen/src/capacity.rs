@@ -180,13 +180,8 @@ fn grow_and_probe(
 ) -> Result<(), String> {
     let start = Instant::now();
     let had = swarm.conns.len();
-    let mut failures = connect_clients(
-        swarm,
-        had as u32..step.clients as u32,
-        true,
-        target,
-        start + CONNECT_TIMEOUT,
-    )?;
+    let (ids, deadline) = (had as u32..step.clients as u32, start + CONNECT_TIMEOUT);
+    let mut failures = connect_clients(swarm, ids, true, target, deadline)?;
     step.connect = start.elapsed();
     if !failures.is_empty() {
         // A server turning clients away answers those it already accepted a moment later:

@@ -181,21 +181,15 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     }
     let mut swarm = Swarm::new(cfg.size, Checker::new(Vec::new(), 0));
     let deadline = Instant::now() + SETUP_TIMEOUT;
-    connect_and_register(
-        &mut swarm,
-        0..cfg.clients as u32,
-        target,
-        deadline,
-        "fanout",
-    )?;
+    let clients = 0..cfg.clients as u32;
+    connect_and_register(&mut swarm, clients, target, deadline, "fanout")?;
     let everyone = (cfg.clients + cfg.idle) as u32;
     let ids = cfg.clients as u32..everyone;
     let failures = connect_clients(&mut swarm, ids, false, target, deadline)?;
     if !failures.is_empty() {
+        let (idle, why) = (cfg.idle, describe(&failures));
         return Err(format!(
-            "fanout: could not connect {} idle connections: {}",
-            cfg.idle,
-            describe(&failures)
+            "fanout: could not connect {idle} idle connections: {why}"
         ));
     }
     // The idle connections receive nothing: polling them on every turn would only cost
@@ -241,10 +235,8 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     idle.turn(0)?;
     let mut outcome = outcome(cfg, target, parts, plan, cpu);
     for (why, n) in failures_in(&idle, 0..idle.conns.len()) {
-        *outcome
-            .failures
-            .entry(format!("idle connection: {why}"))
-            .or_insert(0) += n;
+        let key = format!("idle connection: {why}");
+        *outcome.failures.entry(key).or_insert(0) += n;
     }
     Ok(outcome)
 }

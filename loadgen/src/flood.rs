@@ -264,12 +264,11 @@ fn flood(
             since: start,
         })
         .collect();
-    let mut paces: Vec<Pace> = (0..cfg.paced)
-        .map(|_| Pace {
-            credit: 0.0,
-            last: start,
-        })
-        .collect();
+    let pace = Pace {
+        credit: 0.0,
+        last: start,
+    };
+    let mut paces = vec![pace; cfg.paced];
     let (mut freeze, mut send_end) = (Duration::ZERO, None);
     let (mut last_move, mut last_written, mut last_got) = (start, 0, 0);
     let sent_len = (swarm.encoder.delivered_len() - crate::wire::NAME_LEN - 1) as u64;
@@ -318,6 +317,7 @@ fn flood(
 }
 
 /// A paced reader's budget: bytes it may read now, refilled at its rate up to `BURST`.
+#[derive(Clone)]
 struct Pace {
     credit: f64,
     last: Instant,

@@ -143,19 +143,17 @@ fn run_capacity(command: &str, rest: &[String], max_clients: usize) -> Result<()
         size: size(&args)?,
     };
     let outcome = capacity::run(&cfg, &mut target(&args)?)?;
-    if args.flag("--csv") {
-        print!("{}", Table::one_row(&outcome.csv(), true).csv());
-    } else {
+    let summary = outcome.summary();
+    let problem = outcome
+        .held()
+        .is_none()
+        .then(|| format!("no step passed: {summary}"));
+    if !args.flag("--csv") {
         print!("{}", outcome.table().render());
-        println!("{}: {}", outcome.server, outcome.summary());
+        println!("{}: {summary}", outcome.server);
+        return problem.map_or(Ok(()), |p| Err(Fail::Run(format!("{command}: {p}"))));
     }
-    match outcome.held() {
-        Some(_) => Ok(()),
-        None => Err(Fail::Run(format!(
-            "capacity: no step passed: {}",
-            outcome.summary()
-        ))),
-    }
+    show(&args, &outcome.csv(), command, problem)
 }
 
 fn run_fanout(command: &str, rest: &[String], max_clients: usize) -> Result<(), Fail> {

@@ -51,30 +51,29 @@ fn machine() -> Vec<String> {
         let text = std::fs::read_to_string(path).unwrap_or_else(|_| "?".into());
         text.trim().replace('\t', " ")
     };
-    let field = |text: &str, key: &str| {
-        let line = text.lines().find_map(|l| l.strip_prefix(key));
-        line.and_then(|l| l.split(':').nth(1))
-            .map_or("?".into(), |v| v.trim().to_string())
+    let field = |path: &str, key: &str| {
+        let text = file(path);
+        let value = text
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.split(':').nth(1));
+        value.map_or("?".into(), |v| v.trim().to_string())
     };
-    let limit = |resource| {
-        sys::limits(resource).map_or_else(
-            |_| "?".into(),
-            |(soft, hard)| format!("{} soft / {} hard", show_limit(soft), show_limit(hard)),
-        )
+    let limit = |resource| match sys::limits(resource) {
+        Ok((soft, hard)) => format!("{} soft / {} hard", show_limit(soft), show_limit(hard)),
+        Err(_) => "?".into(),
     };
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let (cpu, memory) = (
+        field("/proc/cpuinfo", "model name"),
+        field("/proc/meminfo", "MemTotal"),
+    );
+    let (files, processes) = (limit(sys::RLIMIT_NOFILE), limit(sys::RLIMIT_NPROC));
     let mut lines = vec![
-        format!(
-            "CPU: {}, {cores} cores",
-            field(&file("/proc/cpuinfo"), "model name")
-        ),
-        format!("memory: {}", field(&file("/proc/meminfo"), "MemTotal")),
+        format!("CPU: {cpu}, {cores} cores"),
+        format!("memory: {memory}"),
         format!("kernel: Linux {}", file("/proc/sys/kernel/osrelease")),
-        format!("open files (RLIMIT_NOFILE): {}", limit(sys::RLIMIT_NOFILE)),
-        format!(
-            "processes per user (RLIMIT_NPROC): {}",
-            limit(sys::RLIMIT_NPROC)
-        ),
+        format!("open files (RLIMIT_NOFILE): {files}"),
+        format!("processes per user (RLIMIT_NPROC): {processes}"),
     ];
     for key in [
         "kernel/pid_max",
@@ -244,16 +243,11 @@ fn churn_section(md: &mut String, results: &[StepResults]) {
         "step | conn/s (median) | runs | register p50 ms | register p99 ms | cycle p50 ms | \
          cycle p99 ms | server CPU % | loadgen CPU % | server threads | result",
     );
+    let per_second = churn::Outcome::per_second;
     for r in results {
         let lead = vec![r.name.clone()];
-        median_row(
-            &mut t,
-            lead,
-            &r.churn,
-            churn::Outcome::per_second,
-            [thousands; 2],
-            |o| shown(o.columns()).split_off(3),
-        );
+        let cells = |o: &churn::Outcome| shown(o.columns()).split_off(3);
+        median_row(&mut t, lead, &r.churn, per_second, [thousands; 2], cells);
     }
     let _ = writeln!(md, "{}", t.markdown());
 }
@@ -302,6 +296,9 @@ fn short_rate(value: f64) -> String {
     format!("{:.1}M", value / 1e6)
 }
 
+/// How the fan-out tables show deliveries per second: the median's, then each run's.
+const DELIVERIES: [fn(f64) -> String; 2] = [thousands, short_rate];
+
 fn fanout_section(md: &mut String, results: &[StepResults]) {
     md.push_str(
         "## 4. Fan-out\n\n![delivered messages per second](fanout_throughput.svg)\n\n\
@@ -313,27 +310,11 @@ fn fanout_section(md: &mut String, results: &[StepResults]) {
         "step | clients | delivered/s (median) | runs | messages/s | p50 ms | p99 ms | \
          server CPU % | loadgen CPU % | server ns/delivery | result",
     );
+    let delivered = fanout::Outcome::delivered_per_s;
     for r in results {
         for (clients, runs) in &r.fanout {
             let lead = vec![r.name.clone(), thousands(*clients as f64)];
-            median_row(
-                &mut t,
-                lead,
-                runs,
-                fanout::Outcome::delivered_per_s,
-                [thousands, short_rate],
-                |o| {
-                    vec![
-                        thousands(o.sent_per_s()),
-                        ms(o.latency.percentile(50.0)),
-                        ms(o.latency.percentile(99.0)),
-                        opt(o.cpu.server_cpu, 0),
-                        opt(o.cpu.loadgen_cpu, 0),
-                        opt(ns_per(o.cpu.server_cpu, o.delivered_per_s()), 0),
-                        result(o.problem()),
-                    ]
-                },
-            );
+            median_row(&mut t, lead, runs, delivered, DELIVERIES, fanout_cells);
         }
     }
     let _ = writeln!(md, "{}", t.markdown());
@@ -352,52 +333,63 @@ fn fanout_section(md: &mut String, results: &[StepResults]) {
     for r in results {
         for (idle, runs) in &r.bystanders {
             let lead = vec![r.name.clone(), thousands(*idle as f64)];
-            median_row(&mut t, lead, runs, cpu, [one_decimal; 2], |o| {
-                let per_message = ns_per(o.cpu.server_cpu, o.sent_per_s());
-                vec![
-                    ms(o.latency.percentile(50.0)),
-                    ms(o.latency.percentile(99.0)),
-                    opt(per_message.map(|ns| ns / 1000.0), 1),
-                    whole(o.cpu.server_threads),
-                    result(o.problem()),
-                ]
-            });
+            median_row(&mut t, lead, runs, cpu, [one_decimal; 2], bystander_cells);
         }
     }
     let _ = writeln!(md, "{}", t.markdown());
     let Some(r) = results.iter().find(|r| !r.deep.is_empty()) else {
         return;
     };
+    let (clients, window) = (
+        thousands(DEEP_CLIENTS as f64),
+        thousands(DEEP_WINDOW as f64),
+    );
     let _ = writeln!(
         md,
         "**A deeper window**: {} bounds each backlog in bytes, so it can take more than the \
-         protocol's 1,000 messages in flight: {} clients, window {}.\n",
+         protocol's 1,000 messages in flight: {clients} clients, window {window}.\n",
         r.name,
-        thousands(DEEP_CLIENTS as f64),
-        thousands(DEEP_WINDOW as f64)
     );
     let mut t = Table::new(
         "step | clients | delivered/s (median) | runs | window | p99 ms | server CPU % | \
          loadgen CPU % | result",
     );
-    let lead = vec![r.name.clone(), thousands(DEEP_CLIENTS as f64)];
-    median_row(
-        &mut t,
-        lead,
-        &r.deep,
-        fanout::Outcome::delivered_per_s,
-        [thousands, short_rate],
-        |o| {
-            vec![
-                thousands(DEEP_WINDOW as f64),
-                ms(o.latency.percentile(99.0)),
-                opt(o.cpu.server_cpu, 0),
-                opt(o.cpu.loadgen_cpu, 0),
-                result(o.problem()),
-            ]
-        },
-    );
+    let lead = vec![r.name.clone(), clients];
+    median_row(&mut t, lead, &r.deep, delivered, DELIVERIES, deep_cells);
     let _ = writeln!(md, "{}", t.markdown());
+}
+
+fn fanout_cells(o: &fanout::Outcome) -> Vec<String> {
+    vec![
+        thousands(o.sent_per_s()),
+        ms(o.latency.percentile(50.0)),
+        ms(o.latency.percentile(99.0)),
+        opt(o.cpu.server_cpu, 0),
+        opt(o.cpu.loadgen_cpu, 0),
+        opt(ns_per(o.cpu.server_cpu, o.delivered_per_s()), 0),
+        result(o.problem()),
+    ]
+}
+
+fn bystander_cells(o: &fanout::Outcome) -> Vec<String> {
+    let per_message = ns_per(o.cpu.server_cpu, o.sent_per_s());
+    vec![
+        ms(o.latency.percentile(50.0)),
+        ms(o.latency.percentile(99.0)),
+        opt(per_message.map(|ns| ns / 1000.0), 1),
+        whole(o.cpu.server_threads),
+        result(o.problem()),
+    ]
+}
+
+fn deep_cells(o: &fanout::Outcome) -> Vec<String> {
+    vec![
+        thousands(DEEP_WINDOW as f64),
+        ms(o.latency.percentile(99.0)),
+        opt(o.cpu.server_cpu, 0),
+        opt(o.cpu.loadgen_cpu, 0),
+        result(o.problem()),
+    ]
 }
 
 fn flood_section(md: &mut String, results: &[StepResults], cfg: &flood::Config) {
@@ -421,16 +413,11 @@ fn flood_section(md: &mut String, results: &[StepResults], cfg: &flood::Config) 
          longest freeze ms | sent MiB/s | too-slow | closed | open | freed s | peak RSS MiB | \
          result",
     );
+    let sent = flood::Outcome::sent_per_s;
     for r in results {
         let lead = vec![r.name.clone()];
-        median_row(
-            &mut t,
-            lead,
-            &r.flood,
-            flood::Outcome::sent_per_s,
-            [thousands; 2],
-            |o| shown(o.columns()).split_off(5),
-        );
+        let cells = |o: &flood::Outcome| shown(o.columns()).split_off(5);
+        median_row(&mut t, lead, &r.flood, sent, [thousands; 2], cells);
     }
     let _ = writeln!(md, "{}", t.markdown());
 }

@@ -35,24 +35,19 @@ static NEXT_SOURCE: AtomicU64 = AtomicU64::new(u64::MAX);
 /// leave other programs on the machine without a port to connect from.
 fn source_ports() -> std::ops::Range<u32> {
     static PORTS: OnceLock<std::ops::Range<u32>> = OnceLock::new();
-    PORTS
-        .get_or_init(|| {
-            let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-                .unwrap_or_default();
-            let mut bounds = text
-                .split_whitespace()
-                .filter_map(|n| n.parse::<u32>().ok());
-            let (low, high) = (
-                bounds.next().unwrap_or(32_768),
-                bounds.next().unwrap_or(60_999),
-            );
-            if low >= 20_000 {
-                10_000..low
-            } else {
-                (high + 1).max(1024)..65_536
-            }
-        })
-        .clone()
+    let outside_ephemeral = || {
+        let path = "/proc/sys/net/ipv4/ip_local_port_range";
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let mut bounds = text.split_whitespace().filter_map(|n| n.parse().ok());
+        let low = bounds.next().unwrap_or(32_768);
+        let high = bounds.next().unwrap_or(60_999);
+        if low >= 20_000 {
+            10_000..low
+        } else {
+            (high + 1).max(1024)..65_536
+        }
+    };
+    PORTS.get_or_init(outside_ephemeral).clone()
 }
 
 /// A source address never handed out before by this process: every port of
