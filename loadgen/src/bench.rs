@@ -264,7 +264,7 @@ fn describe_flood(o: &flood::Outcome) -> String {
     format!("{:.0} msg/s, freeze {freeze:.0} ms, {lost}", o.sent_per_s())
 }
 
-fn fanout_config(clients: usize, idle: usize, rate: f64, seconds: f64) -> fanout::Config {
+pub fn fanout_config(clients: usize, idle: usize, rate: f64, seconds: f64) -> fanout::Config {
     fanout::Config {
         clients,
         senders: clients,

@@ -27,6 +27,7 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
 const STALL: Duration = Duration::from_secs(2);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
+#[derive(Clone)]
 pub struct Config {
     pub clients: usize,
     /// Clients `0..senders` send; all receive.
@@ -44,11 +45,8 @@ pub struct Config {
 
 pub struct Outcome {
     pub server: String,
-    pub clients: usize,
-    pub senders: usize,
-    pub idle: usize,
-    pub rate: f64,
-    pub duration: Duration,
+    /// What was asked for.
+    pub cfg: Config,
     /// Messages sent, all senders together.
     pub sent: u64,
     pub verdict: Verdict,
@@ -62,7 +60,7 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn sent_per_s(&self) -> f64 {
-        self.sent as f64 / self.duration.as_secs_f64()
+        self.sent as f64 / self.cfg.duration.as_secs_f64()
     }
 
     pub fn delivered_per_s(&self) -> f64 {
@@ -84,19 +82,19 @@ impl Outcome {
 
     /// The result row, for the table and the CSV.
     pub fn columns(&self) -> Vec<Column> {
-        let (v, cpu_use, latency) = (&self.verdict, &self.cpu, &self.latency);
-        let offered = if self.rate > 0.0 {
-            thousands(self.rate * self.senders as f64)
+        let (v, cpu_use, latency, cfg) = (&self.verdict, &self.cpu, &self.latency, &self.cfg);
+        let offered = if cfg.rate > 0.0 {
+            thousands(cfg.rate * cfg.senders as f64)
         } else {
             "max".into()
         };
         vec![
             same("", "server", self.server.clone()),
-            count("clients", "clients", self.clients as u64),
-            count("idle", "idle", self.idle as u64),
-            count("senders", "senders", self.senders as u64),
-            column("offered msg/s", "rate", offered, self.rate.to_string()),
-            same("", "seconds", self.duration.as_secs_f64().to_string()),
+            count("clients", "clients", cfg.clients as u64),
+            count("idle", "idle", cfg.idle as u64),
+            count("senders", "senders", cfg.senders as u64),
+            column("offered msg/s", "rate", offered, cfg.rate.to_string()),
+            same("", "seconds", cfg.duration.as_secs_f64().to_string()),
             rate("sent msg/s", "sent_per_s", self.sent_per_s()),
             rate("delivered/s", "delivered_per_s", self.delivered_per_s()),
             count("lost", "lost", v.lost),
@@ -368,11 +366,7 @@ fn outcome(
         .map_or(0, |p| plan.start.duration_since(p.epoch).as_nanos() as u64);
     Outcome {
         server: target.name(),
-        clients: cfg.clients,
-        senders: cfg.senders,
-        idle: cfg.idle,
-        rate: cfg.rate,
-        duration: cfg.duration,
+        cfg: cfg.clone(),
         sent: sent_by.iter().map(|&n| n as u64).sum(),
         verdict,
         latency,

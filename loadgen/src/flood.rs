@@ -36,6 +36,7 @@ const FD_SAMPLE: Duration = Duration::from_millis(20);
 /// The most a paced reader reads at once: 64 KiB, as a terminal program reading in chunks.
 const BURST: f64 = 65_536.0;
 
+#[derive(Clone)]
 pub struct Config {
     pub messages: u32,
     pub size: usize,
@@ -48,10 +49,8 @@ pub struct Config {
 
 pub struct Outcome {
     pub server: String,
-    pub messages: u32,
-    pub readers: usize,
-    pub paced: usize,
-    pub non_readers: usize,
+    /// What was asked for.
+    pub cfg: Config,
     /// Messages each reader did not get, readers in order (the paced ones first).
     pub lost: Vec<u64>,
     pub verdict: Verdict,
@@ -71,7 +70,7 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn sent_per_s(&self) -> f64 {
-        self.messages as f64 / self.send_time.as_secs_f64().max(1e-9)
+        self.cfg.messages as f64 / self.send_time.as_secs_f64().max(1e-9)
     }
 
     pub fn mib_per_s(&self) -> f64 {
@@ -114,10 +113,10 @@ impl Outcome {
         let freed_s = self.freed.map(|d| d.as_secs_f64());
         vec![
             same("", "server", self.server.clone()),
-            count("messages", "messages", self.messages as u64),
-            same("readers", "readers", self.readers.to_string()),
-            same("paced", "paced", self.paced.to_string()),
-            count("non-readers", "non_readers", self.non_readers as u64),
+            count("messages", "messages", self.cfg.messages as u64),
+            same("readers", "readers", self.cfg.readers.to_string()),
+            same("paced", "paced", self.cfg.paced.to_string()),
+            count("non-readers", "non_readers", self.cfg.non_readers as u64),
             same("sent msg/s", "", thousands(self.sent_per_s())),
             column(
                 "lost per reader",
@@ -217,10 +216,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     let checker = &swarm.tally.checker;
     Ok(Outcome {
         server: target.name(),
-        messages: cfg.messages,
-        readers: cfg.readers,
-        paced: cfg.paced,
-        non_readers: cfg.non_readers,
+        cfg: cfg.clone(),
         lost: (0..cfg.readers)
             .map(|r| (cfg.messages as u64).saturating_sub(checker.got(r)))
             .collect(),

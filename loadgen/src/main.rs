@@ -28,7 +28,7 @@ mod wire;
 
 use args::{Args, Usage};
 use std::net::SocketAddrV4;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -259,29 +259,24 @@ fn parse_steps(list: &str, max: usize) -> Result<Vec<usize>, Usage> {
 
 /// The server: started from `--server`, or reached at `--addr` (default 127.0.0.1:7878).
 fn target(args: &Args) -> Result<Target, Fail> {
-    let text = match (args.value("--server"), args.value("--addr")) {
-        (Some(_), Some(_)) => {
-            return Err(Fail::Usage(
-                "give either --server or --addr, not both".into(),
-            ));
+    let (server, addr) = (args.value("--server"), args.value("--addr"));
+    let usage = |why: String| Err(Fail::Usage(why));
+    if let Some(path) = server {
+        if addr.is_some() {
+            return usage("give either --server or --addr, not both".into());
         }
-        (Some(path), None) => {
-            return Ok(Target::start(
-                &PathBuf::from(path),
-                &args.all("--server-arg"),
-            )?);
-        }
-        (None, addr) => addr.unwrap_or_else(|| "127.0.0.1:7878".into()),
-    };
-    let addr: SocketAddrV4 = text.parse().map_err(|_| {
-        Fail::Usage(format!(
+        return Ok(Target::start(Path::new(&path), &args.all("--server-arg"))?);
+    }
+    let text = addr.unwrap_or_else(|| "127.0.0.1:7878".into());
+    let Ok(addr) = text.parse::<SocketAddrV4>() else {
+        return usage(format!(
             "--addr {text:?} is not an IPv4 address with a port"
-        ))
-    })?;
+        ));
+    };
     if !addr.ip().is_loopback() {
-        return Err(Fail::Usage(format!(
+        return usage(format!(
             "--addr {addr}: only loopback addresses (127.x.x.x) may be loaded"
-        )));
+        ));
     }
     Ok(Target::at(addr)?)
 }

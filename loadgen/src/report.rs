@@ -600,11 +600,7 @@ mod tests {
     fn fan(clients: usize, idle: usize, x: f64) -> fanout::Outcome {
         fanout::Outcome {
             server: "s".into(),
-            clients,
-            senders: clients,
-            idle,
-            rate: 0.0,
-            duration: Duration::from_secs(3),
+            cfg: crate::bench::fanout_config(clients, idle, 0.0, 3.0),
             sent: 300_000 + x as u64,
             verdict: Verdict {
                 expected: 9,
@@ -666,10 +662,7 @@ mod tests {
             };
             let flood = |k: u64| flood::Outcome {
                 server: name.to_string(),
-                messages: 50_000,
-                readers: 2,
-                paced: 1,
-                non_readers: 100,
+                cfg: plan.flood.clone(),
                 lost: vec![k, 0],
                 verdict: Verdict::default(),
                 freeze: Duration::from_millis(30 + k),

@@ -229,10 +229,8 @@ pub fn sync(
             return Ok(waiting);
         }
         if let Some(why) = &swarm.conns[prober].failure {
-            return Err(format!(
-                "the probing client {} failed: {why}",
-                crate::wire::name(CLIENT, swarm.conns[prober].id)
-            ));
+            let name = crate::wire::name(CLIENT, swarm.conns[prober].id);
+            return Err(format!("the probing client {name} failed: {why}"));
         }
         if answered && now >= next_probe {
             seq += 1;
