@@ -12,14 +12,8 @@ use crate::report;
 use crate::server::CpuReading;
 use crate::target::Target;
 use crate::{capacity, churn, fanout, flood, progress};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-pub struct Config {
-    pub quick: bool,
-    pub out: PathBuf,
-    pub bin_dir: PathBuf,
-}
 
 /// The four designs, in the order of the lessons.
 pub const STEPS: [&str; 4] = ["step1_naive", "step2_threads", "step3_pool", "step4_poll"];
@@ -109,19 +103,19 @@ pub const DEEP_STEP: &str = "step4_poll";
 pub const DEEP_CLIENTS: usize = 1_000;
 pub const DEEP_WINDOW: u64 = 10_000;
 
-pub fn run(cfg: &Config) -> Result<(), String> {
-    let plan = Plan::new(cfg.quick);
+/// Measures the steps found in `bin_dir` and writes the report into `out`.
+pub fn run(quick: bool, out: &Path, bin_dir: &Path) -> Result<(), String> {
+    let plan = Plan::new(quick);
     let started = Instant::now();
     let load_before = crate::report::load_average();
-    std::fs::create_dir_all(&cfg.out)
-        .map_err(|e| format!("bench: cannot create {}: {e}", cfg.out.display()))?;
-    let (present, missing): (Vec<&str>, Vec<&str>) = STEPS
-        .iter()
-        .partition(|name| cfg.bin_dir.join(name).is_file());
+    std::fs::create_dir_all(out)
+        .map_err(|e| format!("bench: cannot create {}: {e}", out.display()))?;
+    let (present, missing): (Vec<&str>, Vec<&str>) =
+        STEPS.iter().partition(|name| bin_dir.join(name).is_file());
     if present.is_empty() {
         return Err(format!(
             "bench: no step binary in {}; build them first: cargo build --release --workspace",
-            cfg.bin_dir.display()
+            bin_dir.display()
         ));
     }
     let mut counter = Counter {
@@ -139,14 +133,14 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     ));
     let results: Vec<StepResults> = present
         .iter()
-        .map(|name| measure_step(name, &cfg.bin_dir.join(name), &plan, &mut counter))
+        .map(|name| measure_step(name, &bin_dir.join(name), &plan, &mut counter))
         .collect();
     let elapsed = started.elapsed();
     let load = (load_before, crate::report::load_average());
-    report::write(&cfg.out, &plan, &results, &missing, elapsed, load)?;
+    report::write(out, &plan, &results, &missing, elapsed, load)?;
     progress(&format!(
         "bench: wrote {}/REPORT.md and its charts in {:.0} s",
-        cfg.out.display(),
+        out.display(),
         elapsed.as_secs_f64()
     ));
     Ok(())

@@ -143,12 +143,11 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     };
     for &clients in &cfg.steps {
         let step = run_step(&mut swarm, clients, cfg, target);
+        let (server, count) = (&outcome.server, thousands(clients as f64));
+        let how = step.failure.as_deref().unwrap_or("ok");
+        let p99 = ms(step.latency.percentile(99.0));
         crate::progress(&format!(
-            "capacity {}: {} clients {} (p99 {} ms)",
-            outcome.server,
-            thousands(clients as f64),
-            step.failure.as_deref().unwrap_or("ok"),
-            ms(step.latency.percentile(99.0))
+            "capacity {server}: {count} clients {how} (p99 {p99} ms)"
         ));
         let passed = step.failure.is_none();
         outcome.steps.push(step);

@@ -125,11 +125,8 @@ fn run(argv: &[String]) -> Result<(), Fail> {
 }
 
 fn run_capacity(command: &str, rest: &[String], max_clients: usize) -> Result<(), Fail> {
-    let args = parse(
-        command,
-        rest,
-        "--max --steps --probes --interval-ms --idle-ms",
-    )?;
+    let own = "--max --steps --probes --interval-ms --idle-ms";
+    let args = parse(command, rest, own)?;
     let max = args.get("--max", 19_900, 2..=max_clients)?;
     let steps = match args.value("--steps") {
         Some(list) => parse_steps(&list, max)?,
@@ -144,10 +141,10 @@ fn run_capacity(command: &str, rest: &[String], max_clients: usize) -> Result<()
     };
     let outcome = capacity::run(&cfg, &mut target(&args)?)?;
     let summary = outcome.summary();
-    let problem = outcome
-        .held()
-        .is_none()
-        .then(|| format!("no step passed: {summary}"));
+    let problem = match outcome.held() {
+        Some(_) => None,
+        None => Some(format!("no step passed: {summary}")),
+    };
     if !args.flag("--csv") {
         print!("{}", outcome.table().render());
         println!("{}: {summary}", outcome.server);
@@ -218,12 +215,7 @@ fn run_bench(command: &str, rest: &[String]) -> Result<(), Fail> {
             "bench: bench/reference holds the committed report; write elsewhere".into(),
         ));
     }
-    let quick = args.flag("--quick");
-    Ok(bench::run(&bench::Config {
-        quick,
-        out,
-        bin_dir,
-    })?)
+    Ok(bench::run(args.flag("--quick"), &out, &bin_dir)?)
 }
 
 /// Parses the options of a scenario: the common ones and `own` (names separated by spaces).

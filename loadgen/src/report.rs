@@ -171,13 +171,13 @@ fn median_row<T>(
     cells: impl Fn(&T) -> Vec<String>,
 ) {
     let [show_median, show_key] = show_key;
-    let each: Vec<String> = runs
-        .iter()
-        .map(|r| {
-            r.as_ref()
-                .map_or_else(|_| "failed".into(), |o| show_key(key(o)))
-        })
-        .collect();
+    let mut each = Vec::new();
+    for run in runs {
+        each.push(
+            run.as_ref()
+                .map_or_else(|_| "failed".into(), |o| show_key(key(o))),
+        );
+    }
     match median_by(runs, &key) {
         Some(o) => {
             lead.extend([show_median(key(o)), each.join(" / ")]);
@@ -186,11 +186,8 @@ fn median_row<T>(
         None => {
             lead.extend(["-".to_string(), each.join(" / ")]);
             lead.resize(t.width() - 1, "-".into());
-            lead.push(
-                runs.iter()
-                    .find_map(|r| r.as_ref().err())
-                    .map_or_else(String::new, |e| clip(e)),
-            );
+            let error = runs.iter().find_map(|r| r.as_ref().err());
+            lead.push(error.map_or_else(String::new, |e| clip(e)));
         }
     }
     t.row(lead);
@@ -220,14 +217,13 @@ fn capacity_section(md: &mut String, results: &[StepResults]) {
             }
         };
         let (held, failed) = (o.held(), o.failed());
+        let why = failed.and_then(|s| s.failure.as_deref());
         let count = |n: Option<u64>| n.map_or_else(|| "-".into(), |n| thousands(n as f64));
         t.row(vec![
             r.name.clone(),
             held.map_or("none".into(), |s| thousands(s.clients as f64)),
             failed.map_or("-".into(), |s| thousands(s.clients as f64)),
-            failed
-                .and_then(|s| s.failure.as_deref())
-                .map_or("-".into(), clip),
+            why.map_or("-".into(), clip),
             count(held.and_then(|s| s.idle.server_threads)),
             count(held.and_then(|s| s.idle.server_maps)),
             mib(held.and_then(|s| s.idle.server_rss_kib)),

@@ -301,12 +301,6 @@ impl Swarm {
         }
     }
 
-    /// Adds a connection for client `id` (see `connect`); returns its index.
-    pub fn add(&mut self, id: u32, prefix: u8, dst: SocketAddrV4) -> usize {
-        self.conns.push(connect(id, prefix, dst));
-        self.conns.len() - 1
-    }
-
     /// Moves the connections from `at` on into a swarm of their own (for another thread).
     pub fn split_off(&mut self, at: usize, checker: Checker) -> Swarm {
         let mut other = Swarm::new(0, checker);

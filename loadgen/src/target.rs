@@ -115,16 +115,13 @@ pub fn connect_clients(
                 continue;
             }
             if now.duration_since(conn.opened) > DROPPED_AFTER {
-                *conn = retry(conn, target.addr);
+                // Its SYN was dropped: the same client again, on a new connection.
+                *conn = client(conn.id, conn.named, target.addr);
             }
             connecting += 1;
         }
         while next < ids.end && connecting < MAX_CONNECTING {
-            let i = swarm.add(next, CLIENT, target.addr);
-            if !register {
-                swarm.conns[i].out_mut().clear();
-                swarm.conns[i].named = false;
-            }
+            swarm.conns.push(client(next, register, target.addr));
             next += 1;
             connecting += 1;
         }
@@ -183,14 +180,14 @@ pub fn connect_and_register(
     Ok(())
 }
 
-/// A new connection in place of `conn`, whose SYN was dropped: same client, same queued line.
-fn retry(conn: &Conn, dst: SocketAddrV4) -> Conn {
-    let mut fresh = crate::swarm::connect(conn.id, CLIENT, dst);
-    fresh.named = conn.named;
-    if !conn.named {
-        fresh.out_mut().clear();
+/// A connection for client `id`, with its `USER` line queued if it is to `register`.
+fn client(id: u32, register: bool, dst: SocketAddrV4) -> Conn {
+    let mut conn = crate::swarm::connect(id, CLIENT, dst);
+    if !register {
+        conn.out_mut().clear();
+        conn.named = false;
     }
-    fresh
+    conn
 }
 
 /// Client `prober` sends sync probes until every other open, named client got one (or was
