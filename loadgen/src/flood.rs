@@ -223,7 +223,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         verdict: checker.verdict(&sent),
         freeze,
         send_time,
-        line_len: swarm.encoder.delivered_len() - crate::wire::NAME_LEN - 1,
+        line_len: swarm.encoder.sent_len(),
         fates,
         freed: watch.freed,
         peak_rss_kib: peak_rss_kib(target.pid()),
@@ -267,7 +267,7 @@ fn flood(
     let mut paces = vec![pace; cfg.paced];
     let (mut freeze, mut send_end) = (Duration::ZERO, None);
     let (mut last_move, mut last_written, mut last_got) = (start, 0, 0);
-    let sent_len = (swarm.encoder.delivered_len() - crate::wire::NAME_LEN - 1) as u64;
+    let sent_len = swarm.encoder.sent_len() as u64;
     loop {
         top_up(swarm, cfg.messages);
         let now = Instant::now();

@@ -41,39 +41,33 @@ impl Server {
         // SAFETY: the closure runs in the child between fork and exec; it only calls prctl,
         // which is async-signal-safe, and touches no memory shared with the parent.
         unsafe { command.pre_exec(sys::die_with_parent) };
-        let process = kit::Server::spawn(command, TAIL_LINES)
+        let mut process = kit::Server::spawn(command, TAIL_LINES)
             .map_err(|e| format!("cannot start server {}: {e}", path.display()))?;
-        let listening = process.listening(START_TIMEOUT);
-        let mut server = Server {
-            process,
-            addr: SocketAddrV4::new([0, 0, 0, 0].into(), 0),
-            name,
-        };
-        server.addr = match listening {
-            Ok(SocketAddr::V4(addr)) => addr,
-            Ok(SocketAddr::V6(addr)) => {
-                return Err(server.wrong_line(&format!("listening on {addr}")));
+        let wrong = |line: String| format!("printed {line:?}, expected `listening on <ip>:<port>`");
+        let why = match process.listening(START_TIMEOUT) {
+            Ok(SocketAddr::V4(addr)) => {
+                return Ok(Server {
+                    process,
+                    addr,
+                    name,
+                });
             }
-            Err(NotListening::Wrong(line)) => return Err(server.wrong_line(&line)),
+            Ok(SocketAddr::V6(addr)) => wrong(format!("listening on {addr}")),
+            Err(NotListening::Wrong(line)) => wrong(line),
             Err(NotListening::Silent) => {
-                return Err(format!(
-                    "{} printed no `listening on` line within {START_TIMEOUT:?}",
-                    server.name
-                ));
+                format!("printed no `listening on` line within {START_TIMEOUT:?}")
             }
             Err(NotListening::Closed) => {
-                let how = server.explain_exit();
-                return Err(format!("{} exited before listening{how}", server.name));
+                // Give the exit and the last stderr lines a moment to arrive.
+                thread::sleep(Duration::from_millis(100));
+                let how = match process.exit_status() {
+                    Ok(Some(status)) => format!(" ({status}){}", stderr_tail(&process)),
+                    _ => stderr_tail(&process),
+                };
+                format!("exited before listening{how}")
             }
         };
-        Ok(server)
-    }
-
-    fn wrong_line(&self, line: &str) -> String {
-        format!(
-            "{} printed {line:?}, expected `listening on <ip>:<port>`",
-            self.name
-        )
+        Err(format!("{name} {why}"))
     }
 
     pub fn pid(&self) -> u32 {
@@ -83,33 +77,27 @@ impl Server {
     /// `Some(description)` once the server has exited.
     pub fn exited(&mut self) -> Option<String> {
         match self.process.exit_status() {
-            Ok(Some(status)) => Some(format!("{} {status}{}", self.name, self.stderr_tail())),
+            Ok(Some(status)) => Some(format!(
+                "{} {status}{}",
+                self.name,
+                stderr_tail(&self.process)
+            )),
             _ => None,
         }
     }
+}
 
-    fn explain_exit(&mut self) -> String {
-        // Give the exit and the last stderr lines a moment to arrive.
-        thread::sleep(Duration::from_millis(100));
-        match self.process.exit_status() {
-            Ok(Some(status)) => format!(" ({status}){}", self.stderr_tail()),
-            _ => self.stderr_tail(),
-        }
+/// The server's last stderr lines, as `; its stderr ends: line | line`, or nothing.
+fn stderr_tail(process: &kit::Server) -> String {
+    let tail = process.stderr_tail();
+    let lines: Vec<String> = tail
+        .iter()
+        .map(|l| l.chars().take(TAIL_CHARS).collect())
+        .collect();
+    if lines.is_empty() {
+        return String::new();
     }
-
-    /// The server's last stderr lines, as `: line | line`, or nothing.
-    pub fn stderr_tail(&self) -> String {
-        let lines: Vec<String> = self
-            .process
-            .stderr_tail()
-            .iter()
-            .map(|line| line.chars().take(TAIL_CHARS).collect())
-            .collect();
-        if lines.is_empty() {
-            return String::new();
-        }
-        format!("; its stderr ends: {}", lines.join(" | "))
-    }
+    format!("; its stderr ends: {}", lines.join(" | "))
 }
 
 /// A process's CPU time so far (user and system, in clock ticks) and when it was read.

@@ -90,6 +90,11 @@ impl Encoder {
         }
     }
 
+    /// Length of the line a client sends (with the newline).
+    pub fn sent_len(&self) -> usize {
+        self.template.len()
+    }
+
     /// Length of the line the server delivers for this message (with the newline).
     pub fn delivered_len(&self) -> usize {
         self.template.len() + NAME_LEN + 1
