@@ -2,6 +2,10 @@
 
 use std::str::FromStr;
 
+/// A command line loadgen cannot run: what is wrong with it.
+#[derive(Debug)]
+pub struct Usage(pub String);
+
 pub struct Args {
     command: String,
     options: Vec<(String, Option<String>)>,
@@ -15,7 +19,7 @@ impl Args {
         argv: &[String],
         valued: &[&str],
         flags: &[&str],
-    ) -> Result<Args, String> {
+    ) -> Result<Args, Usage> {
         let mut options = Vec::new();
         let mut rest = argv.iter();
         while let Some(arg) = rest.next() {
@@ -30,14 +34,13 @@ impl Args {
                     Some(value) => value,
                     None => rest
                         .next()
-                        .ok_or_else(|| format!("{command}: {name} needs a value"))?
+                        .ok_or_else(|| Usage(format!("{command}: {name} needs a value")))?
                         .clone(),
                 };
                 options.push((name.to_string(), Some(value)));
             } else {
-                return Err(format!(
-                    "{command}: unknown argument {arg:?} (see loadgen --help)"
-                ));
+                let why = format!("{command}: unknown argument {arg:?} (see loadgen --help)");
+                return Err(Usage(why));
             }
         }
         Ok(Args {
@@ -70,23 +73,22 @@ impl Args {
         name: &str,
         default: T,
         range: std::ops::RangeInclusive<T>,
-    ) -> Result<T, String>
+    ) -> Result<T, Usage>
     where
         T: FromStr + PartialOrd + std::fmt::Display + Copy,
     {
         let Some(text) = self.value(name) else {
             return Ok(default);
         };
+        let command = &self.command;
         let value: T = text
             .parse()
-            .map_err(|_| format!("{}: {name} {text:?} is not a number", self.command))?;
+            .map_err(|_| Usage(format!("{command}: {name} {text:?} is not a number")))?;
         if !range.contains(&value) {
-            return Err(format!(
-                "{}: {name} must be between {} and {}",
-                self.command,
-                range.start(),
-                range.end()
-            ));
+            let (low, high) = (range.start(), range.end());
+            return Err(Usage(format!(
+                "{command}: {name} must be between {low} and {high}"
+            )));
         }
         Ok(value)
     }
@@ -110,8 +112,8 @@ mod tests {
         )
         .unwrap();
         assert!(a.flag("--csv"));
-        assert_eq!(a.get("--clients", 1usize, 1..=10), Ok(5));
-        assert_eq!(a.get("--rate", 7.5f64, 0.0..=10.0), Ok(7.5));
+        assert_eq!(a.get("--clients", 1usize, 1..=10).ok(), Some(5));
+        assert_eq!(a.get("--rate", 7.5f64, 0.0..=10.0).ok(), Some(7.5));
         assert_eq!(a.all("--server-arg"), vec!["--workers", "9"]);
     }
 
@@ -123,14 +125,14 @@ mod tests {
         let a = Args::parse("x", &argv("--clients ten"), spec.0, spec.1).unwrap();
         assert!(
             a.get("--clients", 1usize, 1..=10)
-                .unwrap_err()
-                .contains("not a number")
+                .err()
+                .is_some_and(|e| e.0.contains("not a number"))
         );
         let a = Args::parse("x", &argv("--clients 11"), spec.0, spec.1).unwrap();
         assert!(
             a.get("--clients", 1usize, 1..=10)
-                .unwrap_err()
-                .contains("between")
+                .err()
+                .is_some_and(|e| e.0.contains("between"))
         );
     }
 }

@@ -12,14 +12,8 @@ use crate::report;
 use crate::server::CpuReading;
 use crate::target::Target;
 use crate::{capacity, churn, fanout, flood, progress};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-pub struct Config {
-    pub quick: bool,
-    pub out: PathBuf,
-    pub bin_dir: PathBuf,
-}
 
 /// The four designs, in the order of the lessons.
 pub const STEPS: [&str; 4] = ["step1_naive", "step2_threads", "step3_pool", "step4_poll"];
@@ -41,39 +35,13 @@ pub struct Plan {
     pub repeats: usize,
 }
 
-fn flood_config(messages: u32) -> flood::Config {
-    flood::Config {
-        messages,
-        size: 200,
-        readers: 2,
-        paced: 1,
-        reader_rate: 2e6,
-        non_readers: 100,
-    }
-}
-
 /// Clients that talk in the bystander runs, and how often each one sends.
 pub const BYSTANDER_TALKERS: usize = 10;
 pub const BYSTANDER_RATE: f64 = 100.0;
 
 impl Plan {
-    fn new(quick: bool) -> Plan {
-        if quick {
-            return Plan {
-                quick,
-                capacity_max: 1_000,
-                idle: Duration::from_millis(500),
-                probes: 10,
-                fanout_clients: vec![100, 1_000],
-                fanout_seconds: 1.0,
-                bystanders: vec![0, 1_000],
-                churn_workers: 8,
-                churn_seconds: 1.0,
-                flood: flood_config(50_000),
-                repeats: 1,
-            };
-        }
-        Plan {
+    pub fn new(quick: bool) -> Plan {
+        let full = Plan {
             quick,
             capacity_max: 19_900,
             idle: Duration::from_secs(1),
@@ -83,8 +51,28 @@ impl Plan {
             bystanders: vec![0, 1_000, 10_000],
             churn_workers: 8,
             churn_seconds: 3.0,
-            flood: flood_config(50_000),
+            flood: flood::Config {
+                messages: 50_000,
+                size: 200,
+                readers: 2,
+                paced: 1,
+                reader_rate: 2e6,
+                non_readers: 100,
+            },
             repeats: 3,
+        };
+        if !quick {
+            return full;
+        }
+        Plan {
+            capacity_max: 1_000,
+            idle: Duration::from_millis(500),
+            probes: 10,
+            fanout_seconds: 1.0,
+            bystanders: vec![0, 1_000],
+            churn_seconds: 1.0,
+            repeats: 1,
+            ..full
         }
     }
 
@@ -115,30 +103,28 @@ pub const DEEP_STEP: &str = "step4_poll";
 pub const DEEP_CLIENTS: usize = 1_000;
 pub const DEEP_WINDOW: u64 = 10_000;
 
-pub fn run(cfg: &Config) -> Result<(), String> {
-    let plan = Plan::new(cfg.quick);
+/// Measures the steps found in `bin_dir` and writes the report into `out`.
+pub fn run(quick: bool, out: &Path, bin_dir: &Path) -> Result<(), String> {
+    let plan = Plan::new(quick);
     let started = Instant::now();
     let load_before = crate::report::load_average();
-    std::fs::create_dir_all(&cfg.out)
-        .map_err(|e| format!("bench: cannot create {}: {e}", cfg.out.display()))?;
-    let (present, missing): (Vec<&str>, Vec<&str>) = STEPS
-        .iter()
-        .partition(|name| cfg.bin_dir.join(name).is_file());
+    std::fs::create_dir_all(out)
+        .map_err(|e| format!("bench: cannot create {}: {e}", out.display()))?;
+    let (present, missing): (Vec<&str>, Vec<&str>) =
+        STEPS.iter().partition(|name| bin_dir.join(name).is_file());
     if present.is_empty() {
         return Err(format!(
             "bench: no step binary in {}; build them first: cargo build --release --workspace",
-            cfg.bin_dir.display()
+            bin_dir.display()
         ));
     }
-    let deep_runs = if present.contains(&DEEP_STEP) {
-        plan.repeats
-    } else {
-        0
-    };
     let mut counter = Counter {
         done: 0,
-        total: present.len() * plan.runs_per_step() + deep_runs,
+        total: present.len() * plan.runs_per_step(),
     };
+    if present.contains(&DEEP_STEP) {
+        counter.total += plan.repeats;
+    }
     progress(&format!(
         "bench ({}): {} runs over {}",
         if plan.quick { "quick" } else { "full" },
@@ -147,14 +133,14 @@ pub fn run(cfg: &Config) -> Result<(), String> {
     ));
     let results: Vec<StepResults> = present
         .iter()
-        .map(|name| measure_step(name, &cfg.bin_dir.join(name), &plan, &mut counter))
+        .map(|name| measure_step(name, &bin_dir.join(name), &plan, &mut counter))
         .collect();
     let elapsed = started.elapsed();
     let load = (load_before, crate::report::load_average());
-    report::write(&cfg.out, &plan, &results, &missing, elapsed, load)?;
+    report::write(out, &plan, &results, &missing, elapsed, load)?;
     progress(&format!(
         "bench: wrote {}/REPORT.md and its charts in {:.0} s",
-        cfg.out.display(),
+        out.display(),
         elapsed.as_secs_f64()
     ));
     Ok(())
@@ -173,40 +159,28 @@ impl Counter {
 }
 
 fn measure_step(name: &str, path: &Path, plan: &Plan, counter: &mut Counter) -> StepResults {
-    let capacity = measure_capacity(name, path, plan);
-    let what = format!("capacity {name}");
-    counter.tick(
-        &what,
-        &capacity
-            .as_ref()
-            .map_or_else(|e| e.clone(), |o| o.summary()),
-    );
-
+    let start = |connections| Target::start(path, &server_args(name, connections));
+    let capacity = start(plan.capacity_max).and_then(|t| measure_capacity(plan, t));
+    let summary = capacity
+        .as_ref()
+        .map_or_else(|e| e.clone(), |o| o.summary());
+    counter.tick(&format!("capacity {name}"), &summary);
+    let fanout = |counter: &mut Counter, what: String, cfg: fanout::Config| {
+        let run = || fanout::run(&cfg, &mut start(cfg.clients + cfg.idle)?);
+        repeat(plan, counter, &what, run, describe_fanout)
+    };
+    let seconds = plan.fanout_seconds;
     let mut fanout_runs = Vec::new();
     for &clients in &plan.fanout_clients {
-        let cfg = fanout_config(clients, 0, 0.0, plan.fanout_seconds);
-        let runs = repeat(
-            plan,
-            counter,
-            &format!("fanout {name} {clients} clients"),
-            || run_fanout(name, path, &cfg),
-            describe_fanout,
-        );
+        let what = format!("fanout {name} {clients} clients");
+        let runs = fanout(counter, what, fanout_config(clients, 0, 0.0, seconds));
         fanout_runs.push((clients, runs));
     }
     let mut bystander_runs = Vec::new();
     for &idle in &plan.bystanders {
-        let cfg = fanout_config(BYSTANDER_TALKERS, idle, BYSTANDER_RATE, plan.fanout_seconds);
-        let what = format!(
-            "fanout {name} {BYSTANDER_TALKERS} clients at {BYSTANDER_RATE} msg/s + {idle} idle"
-        );
-        let runs = repeat(
-            plan,
-            counter,
-            &what,
-            || run_fanout(name, path, &cfg),
-            describe_fanout,
-        );
+        let (talkers, rate) = (BYSTANDER_TALKERS, BYSTANDER_RATE);
+        let what = format!("fanout {name} {talkers} clients at {rate} msg/s + {idle} idle");
+        let runs = fanout(counter, what, fanout_config(talkers, idle, rate, seconds));
         bystander_runs.push((idle, runs));
     }
     let cfg = churn::Config {
@@ -214,46 +188,17 @@ fn measure_step(name: &str, path: &Path, plan: &Plan, counter: &mut Counter) -> 
         duration: Duration::from_secs_f64(plan.churn_seconds),
         size: 32,
     };
-    let churn_runs = repeat(
-        plan,
-        counter,
-        &format!("churn {name}"),
-        || run_churn(name, path, &cfg),
-        |o| {
-            format!(
-                "{:.0} conn/s{}",
-                o.per_second(),
-                o.problem().map(|p| format!(" ({p})")).unwrap_or_default()
-            )
-        },
-    );
-    let flood_runs = repeat(
-        plan,
-        counter,
-        &format!("flood {name}"),
-        || {
-            let clients = 1 + plan.flood.readers + plan.flood.non_readers;
-            let mut target = Target::start(path, &server_args(name, clients))?;
-            flood::run(&plan.flood, &mut target)
-        },
-        |o| {
-            let lost = o.problem().unwrap_or_else(|| "nothing lost".into());
-            let freeze = o.freeze.as_secs_f64() * 1e3;
-            format!("{:.0} msg/s, freeze {freeze:.0} ms, {lost}", o.sent_per_s())
-        },
-    );
+    let run = || churn::run(&cfg, &mut start(cfg.workers + 2)?);
+    let churn_runs = repeat(plan, counter, &format!("churn {name}"), run, describe_churn);
+    let clients = 1 + plan.flood.readers + plan.flood.non_readers;
+    let run = || flood::run(&plan.flood, &mut start(clients)?);
+    let flood_runs = repeat(plan, counter, &format!("flood {name}"), run, describe_flood);
     let mut deep = Vec::new();
     if name == DEEP_STEP {
-        let mut cfg = fanout_config(DEEP_CLIENTS, 0, 0.0, plan.fanout_seconds);
+        let mut cfg = fanout_config(DEEP_CLIENTS, 0, 0.0, seconds);
         cfg.window = DEEP_WINDOW;
         let what = format!("fanout {name} {DEEP_CLIENTS} clients, window {DEEP_WINDOW}");
-        deep = repeat(
-            plan,
-            counter,
-            &what,
-            || run_fanout(name, path, &cfg),
-            describe_fanout,
-        );
+        deep = fanout(counter, what, cfg);
     }
     StepResults {
         name: name.to_string(),
@@ -271,7 +216,7 @@ fn repeat<T>(
     counter: &mut Counter,
     what: &str,
     mut run: impl FnMut() -> Result<T, String>,
-    describe: impl Fn(&T) -> String,
+    describe: fn(&T) -> String,
 ) -> Vec<Result<T, String>> {
     let mut runs = Vec::new();
     for i in 1..=plan.repeats {
@@ -281,28 +226,39 @@ fn repeat<T>(
         } else {
             what.to_string()
         };
-        counter.tick(
-            &label,
-            &outcome
-                .as_ref()
-                .map_or_else(|e| format!("failed: {e}"), &describe),
-        );
+        let described = outcome
+            .as_ref()
+            .map_or_else(|e| format!("failed: {e}"), describe);
+        counter.tick(&label, &described);
         runs.push(outcome);
     }
     runs
 }
 
-fn describe_fanout(o: &fanout::Outcome) -> String {
-    let p99 = crate::table::ms(o.latency.percentile(99.0));
-    let problem = o.problem().map(|p| format!(" ({p})")).unwrap_or_default();
-    format!(
-        "{} delivered/s, p99 {p99} ms, server CPU {:.0} %{problem}",
-        crate::table::thousands(o.delivered_per_s()),
-        o.cpu.server_cpu.unwrap_or(0.0)
-    )
+/// `" (what went wrong)"`, or nothing.
+fn in_brackets(problem: Option<String>) -> String {
+    problem.map(|p| format!(" ({p})")).unwrap_or_default()
 }
 
-fn fanout_config(clients: usize, idle: usize, rate: f64, seconds: f64) -> fanout::Config {
+fn describe_fanout(o: &fanout::Outcome) -> String {
+    let p99 = crate::table::ms(o.latency.percentile(99.0));
+    let delivered = crate::table::thousands(o.delivered_per_s());
+    let cpu = o.cpu.server_cpu.unwrap_or(0.0);
+    let problem = in_brackets(o.problem());
+    format!("{delivered} delivered/s, p99 {p99} ms, server CPU {cpu:.0} %{problem}")
+}
+
+fn describe_churn(o: &churn::Outcome) -> String {
+    format!("{:.0} conn/s{}", o.per_second(), in_brackets(o.problem()))
+}
+
+fn describe_flood(o: &flood::Outcome) -> String {
+    let lost = o.problem().unwrap_or_else(|| "nothing lost".into());
+    let freeze = o.freeze.as_secs_f64() * 1e3;
+    format!("{:.0} msg/s, freeze {freeze:.0} ms, {lost}", o.sent_per_s())
+}
+
+pub fn fanout_config(clients: usize, idle: usize, rate: f64, seconds: f64) -> fanout::Config {
     fanout::Config {
         clients,
         senders: clients,
@@ -329,8 +285,7 @@ fn server_args(name: &str, connections: usize) -> Vec<String> {
     }
 }
 
-fn measure_capacity(name: &str, path: &Path, plan: &Plan) -> Result<capacity::Outcome, String> {
-    let mut target = Target::start(path, &server_args(name, plan.capacity_max))?;
+fn measure_capacity(plan: &Plan, mut target: Target) -> Result<capacity::Outcome, String> {
     let cfg = capacity::Config {
         steps: capacity::steps_up_to(plan.capacity_max),
         probes: plan.probes,
@@ -339,16 +294,6 @@ fn measure_capacity(name: &str, path: &Path, plan: &Plan) -> Result<capacity::Ou
         size: 32,
     };
     capacity::run(&cfg, &mut target)
-}
-
-fn run_fanout(name: &str, path: &Path, cfg: &fanout::Config) -> Result<fanout::Outcome, String> {
-    let mut target = Target::start(path, &server_args(name, cfg.clients + cfg.idle))?;
-    fanout::run(cfg, &mut target)
-}
-
-fn run_churn(name: &str, path: &Path, cfg: &churn::Config) -> Result<churn::Outcome, String> {
-    let mut target = Target::start(path, &server_args(name, cfg.workers + 2))?;
-    churn::run(cfg, &mut target)
 }
 
 /// The run with the median of `key` among the successful ones (the lower middle for an even

@@ -10,10 +10,9 @@
 use crate::check::{Checker, Verdict};
 use crate::server::{CpuMeter, CpuReading};
 use crate::stats::Histogram;
-use crate::swarm::{Swarm, Tally, now_ns};
-use crate::table::{Table, ms, opt, thousands};
+use crate::swarm::{Swarm, now_ns};
+use crate::table::{Column, Table, mib, ms, opt, same, thousands, whole};
 use crate::target::{Failures, Target, connect_clients, describe, failures_in, sync};
-use crate::wire::{DATA, Encoder};
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_STEPS: [usize; 6] = [100, 1_000, 2_000, 5_000, 10_000, 19_900];
@@ -42,6 +41,7 @@ pub fn steps_up_to(max: usize) -> Vec<usize> {
     steps
 }
 
+#[derive(Default)]
 pub struct Step {
     pub clients: usize,
     pub connect: Duration,
@@ -100,8 +100,8 @@ impl Outcome {
                 format!("{:.2}", s.connect.as_secs_f64()),
                 format!("{:.2}", s.register.as_secs_f64()),
                 opt(s.idle.server_cpu, 1),
-                opt(s.idle.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
-                opt(s.idle.server_threads.map(|t| t as f64), 0),
+                mib(s.idle.server_rss_kib),
+                whole(s.idle.server_threads),
                 ms(s.latency.percentile(50.0)),
                 ms(s.latency.percentile(99.0)),
                 ms(s.latency.max()),
@@ -112,42 +112,29 @@ impl Outcome {
         t
     }
 
-    pub fn csv(&self) -> Table {
-        let mut t = Table::new(
-            "server | held | failed_at | reason | idle_cpu_empty_pct | \
-             idle_cpu_held_pct | p99_held_ms | rss_held_mib | threads_held",
-        );
-        let held = self.held();
-        let failed = self.failed();
-        t.row(vec![
-            self.server.clone(),
-            held.map_or(0, |s| s.clients).to_string(),
-            failed.map_or_else(String::new, |s| s.clients.to_string()),
-            failed.and_then(|s| s.failure.clone()).unwrap_or_default(),
-            opt(self.idle_empty.server_cpu, 2),
-            opt(held.and_then(|s| s.idle.server_cpu), 2),
-            ms(held.and_then(|s| s.latency.percentile(99.0))),
-            opt(
-                held.and_then(|s| s.idle.server_rss_kib)
-                    .map(|k| k as f64 / 1024.0),
-                1,
-            ),
-            opt(
-                held.and_then(|s| s.idle.server_threads).map(|t| t as f64),
-                0,
-            ),
-        ]);
-        t
+    /// The CSV row: the largest step held and the first that failed.
+    pub fn csv(&self) -> Vec<Column> {
+        let (held, failed) = (self.held(), self.failed());
+        let idle = held.map(|s| s.idle).unwrap_or_default();
+        let failed_at = failed.map_or_else(String::new, |s| s.clients.to_string());
+        let reason = failed.and_then(|s| s.failure.clone()).unwrap_or_default();
+        let p99 = ms(held.and_then(|s| s.latency.percentile(99.0)));
+        vec![
+            same("", "server", self.server.clone()),
+            same("", "held", held.map_or(0, |s| s.clients).to_string()),
+            same("", "failed_at", failed_at),
+            same("", "reason", reason),
+            same("", "idle_cpu_empty_pct", opt(self.idle_empty.server_cpu, 2)),
+            same("", "idle_cpu_held_pct", opt(idle.server_cpu, 2)),
+            same("", "p99_held_ms", p99),
+            same("", "rss_held_mib", mib(idle.server_rss_kib)),
+            same("", "threads_held", whole(idle.server_threads)),
+        ]
     }
 }
 
 pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
-    let epoch = Instant::now();
-    let mut swarm = Swarm::new(
-        Encoder::new(cfg.size),
-        Tally::new(Checker::new(Vec::new(), 1)),
-        epoch,
-    );
+    let mut swarm = Swarm::new(cfg.size, Checker::new(Vec::new(), 1));
     let idle_empty = idle(&mut swarm, target, cfg.idle)?;
     let mut outcome = Outcome {
         server: target.name(),
@@ -156,12 +143,11 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     };
     for &clients in &cfg.steps {
         let step = run_step(&mut swarm, clients, cfg, target);
+        let (server, count) = (&outcome.server, thousands(clients as f64));
+        let how = step.failure.as_deref().unwrap_or("ok");
+        let p99 = ms(step.latency.percentile(99.0));
         crate::progress(&format!(
-            "capacity {}: {} clients {} (p99 {} ms)",
-            outcome.server,
-            thousands(clients as f64),
-            step.failure.as_deref().unwrap_or("ok"),
-            ms(step.latency.percentile(99.0))
+            "capacity {server}: {count} clients {how} (p99 {p99} ms)"
         ));
         let passed = step.failure.is_none();
         outcome.steps.push(step);
@@ -177,13 +163,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
 fn run_step(swarm: &mut Swarm, clients: usize, cfg: &Config, target: &mut Target) -> Step {
     let mut step = Step {
         clients,
-        connect: Duration::ZERO,
-        register: Duration::ZERO,
-        idle: CpuReading::default(),
-        latency: Histogram::new(),
-        verdict: Verdict::default(),
-        failures: Failures::new(),
-        failure: None,
+        ..Step::default()
     };
     if let Err(why) = grow_and_probe(swarm, &mut step, cfg, target) {
         step.failure = Some(why);
@@ -199,13 +179,8 @@ fn grow_and_probe(
 ) -> Result<(), String> {
     let start = Instant::now();
     let had = swarm.conns.len();
-    let mut failures = connect_clients(
-        swarm,
-        had as u32..step.clients as u32,
-        true,
-        target,
-        start + CONNECT_TIMEOUT,
-    )?;
+    let (ids, deadline) = (had as u32..step.clients as u32, start + CONNECT_TIMEOUT);
+    let mut failures = connect_clients(swarm, ids, true, target, deadline)?;
     step.connect = start.elapsed();
     if !failures.is_empty() {
         // A server turning clients away answers those it already accepted a moment later:
@@ -264,9 +239,7 @@ fn idle(swarm: &mut Swarm, target: &mut Target, how_long: Duration) -> Result<Cp
     let end = Instant::now() + how_long;
     while Instant::now() < end {
         let left = end.saturating_duration_since(Instant::now()).as_millis() as i32;
-        swarm
-            .turn(left.clamp(1, 100))
-            .map_err(|e| format!("poll failed: {e}"))?;
+        swarm.turn(left.clamp(1, 100))?;
         target.alive()?;
     }
     Ok(meter.read())
@@ -279,10 +252,7 @@ fn probe(swarm: &mut Swarm, cfg: &Config, target: &mut Target) -> Result<(), Str
     for _ in 0..cfg.probes {
         let sent_at = Instant::now();
         let now = now_ns(swarm.epoch);
-        let Swarm { conns, encoder, .. } = swarm;
-        conns[0].sent += 1;
-        let seq = conns[0].sent;
-        encoder.put(conns[0].out_mut(), DATA, seq, now);
+        swarm.conns[0].send(&swarm.encoder, now);
         loop {
             let so_far = swarm.tally.checker.verdict(&[swarm.conns[0].sent]);
             let delivered =
@@ -293,9 +263,7 @@ fn probe(swarm: &mut Swarm, cfg: &Config, target: &mut Target) -> Result<(), Str
             if sent_at.elapsed() > DELIVERY_TIMEOUT {
                 return Ok(()); // the verdict will show what is missing
             }
-            swarm
-                .turn(if delivered { 1 } else { 5 })
-                .map_err(|e| format!("poll failed: {e}"))?;
+            swarm.turn(if delivered { 1 } else { 5 })?;
             target.alive()?;
             if !swarm.conns[0].is_open() {
                 let why = swarm.conns[0].failure.clone().unwrap_or_default();

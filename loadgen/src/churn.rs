@@ -12,10 +12,10 @@
 use crate::check::Checker;
 use crate::server::{CpuMeter, CpuReading};
 use crate::stats::Histogram;
-use crate::swarm::{Conn, State, Swarm, Tally, connect, now_ns};
-use crate::table::{Table, ms, opt, thousands};
-use crate::target::{Failures, Target, connect_clients, describe, failures_in, sync};
-use crate::wire::{CHURN, DATA, Encoder};
+use crate::swarm::{Conn, State, Swarm, connect, now_ns};
+use crate::table::{Column, count, cpu, ms, rate, result, same, whole};
+use crate::target::{Failures, Target, connect_and_register, describe};
+use crate::wire::CHURN;
 use std::time::{Duration, Instant};
 
 const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -31,6 +31,7 @@ pub struct Config {
     pub size: usize,
 }
 
+#[derive(Default)]
 pub struct Outcome {
     pub server: String,
     pub workers: usize,
@@ -61,149 +62,90 @@ impl Outcome {
             .then(|| format!("lost {} duplicated {}", self.lost, self.duplicated))
     }
 
-    pub fn table(&self) -> Table {
-        let mut t = Table::new(
-            "workers | connections | conn/s | register p50 ms | register p99 ms | \
-             cycle p50 ms | cycle p99 ms | server CPU % | loadgen CPU % | threads | \
-             result",
-        );
-        t.row(vec![
-            self.workers.to_string(),
-            thousands(self.completed as f64),
-            thousands(self.per_second()),
-            ms(self.register.percentile(50.0)),
-            ms(self.register.percentile(99.0)),
-            ms(self.cycle.percentile(50.0)),
-            ms(self.cycle.percentile(99.0)),
-            opt(self.cpu.server_cpu, 0),
-            opt(self.cpu.loadgen_cpu, 0),
-            opt(self.cpu.server_threads.map(|t| t as f64), 0),
-            self.problem().unwrap_or_else(|| "ok".into()),
-        ]);
-        t
+    /// The result row, for the table and the CSV.
+    pub fn columns(&self) -> Vec<Column> {
+        let (register, cycle) = (&self.register, &self.cycle);
+        vec![
+            same("", "server", self.server.clone()),
+            same("workers", "workers", self.workers.to_string()),
+            same("", "seconds", self.duration.as_secs_f64().to_string()),
+            count("connections", "connections", self.completed),
+            rate("conn/s", "conn_per_s", self.per_second()),
+            same(
+                "",
+                "failed",
+                self.failures.values().sum::<u64>().to_string(),
+            ),
+            same("", "lost", self.lost.to_string()),
+            same("", "duplicated", self.duplicated.to_string()),
+            same(
+                "register p50 ms",
+                "register_p50_ms",
+                ms(register.percentile(50.0)),
+            ),
+            same(
+                "register p99 ms",
+                "register_p99_ms",
+                ms(register.percentile(99.0)),
+            ),
+            same("cycle p50 ms", "cycle_p50_ms", ms(cycle.percentile(50.0))),
+            same("cycle p99 ms", "cycle_p99_ms", ms(cycle.percentile(99.0))),
+            cpu("server CPU %", "server_cpu_pct", self.cpu.server_cpu),
+            cpu("loadgen CPU %", "loadgen_cpu_pct", self.cpu.loadgen_cpu),
+            same("threads", "server_threads", whole(self.cpu.server_threads)),
+            result(self.problem()),
+        ]
     }
-
-    pub fn csv(&self) -> Table {
-        let mut t = Table::new(
-            "server | workers | seconds | connections | conn_per_s | failed | lost | \
-             duplicated | register_p50_ms | register_p99_ms | cycle_p50_ms | \
-             cycle_p99_ms | server_cpu_pct | loadgen_cpu_pct | server_threads",
-        );
-        t.row(vec![
-            self.server.clone(),
-            self.workers.to_string(),
-            self.duration.as_secs_f64().to_string(),
-            self.completed.to_string(),
-            format!("{:.0}", self.per_second()),
-            self.failures.values().sum::<u64>().to_string(),
-            self.lost.to_string(),
-            self.duplicated.to_string(),
-            ms(self.register.percentile(50.0)),
-            ms(self.register.percentile(99.0)),
-            ms(self.cycle.percentile(50.0)),
-            ms(self.cycle.percentile(99.0)),
-            opt(self.cpu.server_cpu, 1),
-            opt(self.cpu.loadgen_cpu, 1),
-            opt(self.cpu.server_threads.map(|t| t as f64), 0),
-        ]);
-        t
-    }
-}
-
-/// A churn slot's current connection: its churn id and when its connect started.
-struct Slot {
-    id: u32,
-    started: Instant,
 }
 
 pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
-    let epoch = Instant::now();
-    let mut swarm = Swarm::new(
-        Encoder::new(cfg.size),
-        Tally::new(Checker::new(Vec::new(), 0)),
-        epoch,
-    );
+    let mut swarm = Swarm::new(cfg.size, Checker::new(Vec::new(), 0));
     let deadline = Instant::now() + SETUP_TIMEOUT;
-    let failures = connect_clients(&mut swarm, 0..2, true, target, deadline)?;
-    if !failures.is_empty() {
-        return Err(format!(
-            "churn: could not connect the watcher: {}",
-            describe(&failures)
-        ));
-    }
-    if sync(&mut swarm, 0, target, deadline)? > 0 {
-        return Err(format!(
-            "churn: the watcher never received a message: is {} a chat server?",
-            target.addr
-        ));
-    }
-    let failures = failures_in(&swarm, 0..2);
-    if !failures.is_empty() {
-        return Err(format!(
-            "churn: could not register the watcher: {}",
-            describe(&failures)
-        ));
-    }
+    connect_and_register(&mut swarm, 0..2, target, deadline, "churn")?;
     swarm.conns[WATCHER].receiver = Some(0);
 
     let mut outcome = Outcome {
         server: target.name(),
         workers: cfg.workers,
         duration: cfg.duration,
-        completed: 0,
-        failures: Failures::new(),
-        lost: 0,
-        duplicated: 0,
-        register: Histogram::new(),
-        cycle: Histogram::new(),
-        cpu: CpuReading::default(),
+        ..Outcome::default()
     };
-    let start = Instant::now();
-    let end = start + cfg.duration;
+    let end = Instant::now() + cfg.duration;
     let meter = CpuMeter::start(target.pid());
     let mut next_id = 0;
-    let mut slots: Vec<Slot> = Vec::new();
     let mut ok_ids = Vec::new();
+    // The churn connections are `conns[2..]`: one per worker, then fewer after the end.
     for _ in 0..cfg.workers {
-        let (conn, slot) = start_cycle(&swarm, &mut next_id, target);
+        let conn = start_cycle(&swarm, &mut next_id, target);
         swarm.conns.push(conn);
-        slots.push(slot);
     }
     let mut measured = false;
-    loop {
+    while swarm.conns.len() > 2 {
         let now = Instant::now();
         if !measured && now >= end {
             outcome.cpu = meter.read();
             measured = true;
         }
-        let mut running = 0;
-        for (k, slot) in slots.iter_mut().enumerate() {
-            let i = 2 + k;
-            if swarm.conns[i].state != State::Closed
-                && now.duration_since(slot.started) > CYCLE_TIMEOUT
-            {
-                swarm.conns[i].failure = Some("timeout".into());
-                swarm.conns[i].close();
+        let mut i = 2;
+        while i < swarm.conns.len() {
+            let conn = &mut swarm.conns[i];
+            if conn.state != State::Closed && now.duration_since(conn.opened) > CYCLE_TIMEOUT {
+                conn.failure = Some("timeout".into());
+                conn.close();
             }
-            if swarm.conns[i].state != State::Closed {
-                running += 1;
+            if conn.state != State::Closed {
+                i += 1;
                 continue;
             }
-            if slot.id == u32::MAX {
-                continue; // an empty slot after the end
-            }
-            finish_cycle(&mut outcome, &swarm, i, slot, now <= end, &mut ok_ids);
+            finish_cycle(&mut outcome, conn, now <= end, &mut ok_ids);
             if now < end {
-                (swarm.conns[i], *slot) = start_cycle(&swarm, &mut next_id, target);
-                running += 1;
+                swarm.conns[i] = start_cycle(&swarm, &mut next_id, target);
+                i += 1;
             } else {
-                slot.id = u32::MAX;
+                swarm.conns.swap_remove(i);
             }
         }
-        if now >= end && running == 0 {
-            break;
-        }
-        swarm.turn(5).map_err(|e| format!("poll failed: {e}"))?;
+        swarm.turn(5)?;
         target.alive()?;
     }
     wait_for_watcher(&mut swarm, &ok_ids, target)?;
@@ -221,40 +163,25 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
 }
 
 /// Opens the next churn connection, with `USER` and `MSG` queued.
-fn start_cycle(swarm: &Swarm, next_id: &mut u32, target: &Target) -> (Conn, Slot) {
-    let id = *next_id;
+fn start_cycle(swarm: &Swarm, next_id: &mut u32, target: &Target) -> Conn {
+    let mut conn = connect(*next_id, CHURN, target.addr);
     *next_id += 1;
-    let started = Instant::now();
-    let mut conn = connect(id, CHURN, target.addr);
-    conn.sent = 1;
     conn.hang_up = true;
-    swarm
-        .encoder
-        .put(conn.out_mut(), DATA, 1, now_ns(swarm.epoch));
-    (conn, Slot { id, started })
+    conn.send(&swarm.encoder, now_ns(swarm.epoch));
+    conn
 }
 
-/// Books the connection of a slot that just ended.
-fn finish_cycle(
-    outcome: &mut Outcome,
-    swarm: &Swarm,
-    i: usize,
-    slot: &Slot,
-    in_time: bool,
-    ok_ids: &mut Vec<u32>,
-) {
-    match &swarm.conns[i].failure {
-        Some(why) => *outcome.failures.entry(why.clone()).or_insert(0) += 1,
-        None => {
-            ok_ids.push(slot.id);
-            outcome
-                .cycle
-                .record(slot.started.elapsed().as_nanos() as u64);
-            if in_time {
-                outcome.completed += 1;
-            }
-        }
+/// Books a churn connection that just ended (`in_time`: before the end of the run).
+fn finish_cycle(outcome: &mut Outcome, conn: &Conn, in_time: bool, ok_ids: &mut Vec<u32>) {
+    if let Some(why) = &conn.failure {
+        *outcome.failures.entry(why.clone()).or_insert(0) += 1;
+        return;
     }
+    ok_ids.push(conn.id);
+    outcome
+        .cycle
+        .record(conn.opened.elapsed().as_nanos() as u64);
+    outcome.completed += u64::from(in_time);
 }
 
 /// Reads until the watcher has every completed connection's message, or the drain timeout.
@@ -274,7 +201,7 @@ fn wait_for_watcher(swarm: &mut Swarm, ok_ids: &[u32], target: &mut Target) -> R
                 swarm.conns[WATCHER].failure.clone().unwrap_or_default()
             ));
         }
-        swarm.turn(10).map_err(|e| format!("poll failed: {e}"))?;
+        swarm.turn(10)?;
         target.alive()?;
     }
     Ok(())

@@ -11,10 +11,12 @@
 use crate::check::{Checker, MAX_PAIRS, Verdict};
 use crate::server::{CpuMeter, CpuReading};
 use crate::stats::Histogram;
-use crate::swarm::{Swarm, Tally};
-use crate::table::{Table, ms, opt, thousands};
-use crate::target::{Failures, Target, connect_clients, describe, failures_in, sync};
-use crate::wire::{DATA, Encoder};
+use crate::swarm::Swarm;
+use crate::table::{Column, column, count, cpu, mib, ms, rate, result, same, thousands, whole};
+use crate::target::{
+    Failures, Target, connect_and_register, connect_clients, describe, failures_in,
+};
+use crate::wire::DATA;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -25,6 +27,7 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
 const STALL: Duration = Duration::from_secs(2);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 
+#[derive(Clone)]
 pub struct Config {
     pub clients: usize,
     /// Clients `0..senders` send; all receive.
@@ -42,11 +45,8 @@ pub struct Config {
 
 pub struct Outcome {
     pub server: String,
-    pub clients: usize,
-    pub senders: usize,
-    pub idle: usize,
-    pub rate: f64,
-    pub duration: Duration,
+    /// What was asked for.
+    pub cfg: Config,
     /// Messages sent, all senders together.
     pub sent: u64,
     pub verdict: Verdict,
@@ -60,7 +60,7 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn sent_per_s(&self) -> f64 {
-        self.sent as f64 / self.duration.as_secs_f64()
+        self.sent as f64 / self.cfg.duration.as_secs_f64()
     }
 
     pub fn delivered_per_s(&self) -> f64 {
@@ -80,68 +80,36 @@ impl Outcome {
         })
     }
 
-    pub fn table(&self) -> Table {
-        let mut t = Table::new(
-            "clients | idle | senders | offered msg/s | sent msg/s | delivered/s | \
-             lost | p50 ms | p90 ms | p99 ms | max ms | server CPU % | \
-             loadgen CPU % | RSS MiB | threads | result",
-        );
-        let offered = if self.rate > 0.0 {
-            thousands(self.rate * self.senders as f64)
+    /// The result row, for the table and the CSV.
+    pub fn columns(&self) -> Vec<Column> {
+        let (v, cpu_use, latency, cfg) = (&self.verdict, &self.cpu, &self.latency, &self.cfg);
+        let offered = if cfg.rate > 0.0 {
+            thousands(cfg.rate * cfg.senders as f64)
         } else {
             "max".into()
         };
-        t.row(vec![
-            thousands(self.clients as f64),
-            thousands(self.idle as f64),
-            thousands(self.senders as f64),
-            offered,
-            thousands(self.sent_per_s()),
-            thousands(self.delivered_per_s()),
-            thousands(self.verdict.lost as f64),
-            ms(self.latency.percentile(50.0)),
-            ms(self.latency.percentile(90.0)),
-            ms(self.latency.percentile(99.0)),
-            ms(self.latency.max()),
-            opt(self.cpu.server_cpu, 0),
-            opt(self.cpu.loadgen_cpu, 0),
-            opt(self.cpu.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
-            opt(self.cpu.server_threads.map(|t| t as f64), 0),
-            self.problem().unwrap_or_else(|| "ok".into()),
-        ]);
-        t
-    }
-
-    pub fn csv(&self) -> Table {
-        let mut t = Table::new(
-            "server | clients | idle | senders | rate | seconds | sent_per_s | \
-             delivered_per_s | lost | duplicated | misordered | p50_ms | p90_ms | \
-             p99_ms | max_ms | server_cpu_pct | loadgen_cpu_pct | server_rss_mib | \
-             server_threads",
-        );
-        let v = &self.verdict;
-        t.row(vec![
-            self.server.clone(),
-            self.clients.to_string(),
-            self.idle.to_string(),
-            self.senders.to_string(),
-            self.rate.to_string(),
-            self.duration.as_secs_f64().to_string(),
-            format!("{:.0}", self.sent_per_s()),
-            format!("{:.0}", self.delivered_per_s()),
-            v.lost.to_string(),
-            v.duplicated.to_string(),
-            v.misordered.to_string(),
-            ms(self.latency.percentile(50.0)),
-            ms(self.latency.percentile(90.0)),
-            ms(self.latency.percentile(99.0)),
-            ms(self.latency.max()),
-            opt(self.cpu.server_cpu, 1),
-            opt(self.cpu.loadgen_cpu, 1),
-            opt(self.cpu.server_rss_kib.map(|k| k as f64 / 1024.0), 1),
-            opt(self.cpu.server_threads.map(|t| t as f64), 0),
-        ]);
-        t
+        vec![
+            same("", "server", self.server.clone()),
+            count("clients", "clients", cfg.clients as u64),
+            count("idle", "idle", cfg.idle as u64),
+            count("senders", "senders", cfg.senders as u64),
+            column("offered msg/s", "rate", offered, cfg.rate.to_string()),
+            same("", "seconds", cfg.duration.as_secs_f64().to_string()),
+            rate("sent msg/s", "sent_per_s", self.sent_per_s()),
+            rate("delivered/s", "delivered_per_s", self.delivered_per_s()),
+            count("lost", "lost", v.lost),
+            same("", "duplicated", v.duplicated.to_string()),
+            same("", "misordered", v.misordered.to_string()),
+            same("p50 ms", "p50_ms", ms(latency.percentile(50.0))),
+            same("p90 ms", "p90_ms", ms(latency.percentile(90.0))),
+            same("p99 ms", "p99_ms", ms(latency.percentile(99.0))),
+            same("max ms", "max_ms", ms(latency.max())),
+            cpu("server CPU %", "server_cpu_pct", cpu_use.server_cpu),
+            cpu("loadgen CPU %", "loadgen_cpu_pct", cpu_use.loadgen_cpu),
+            same("RSS MiB", "server_rss_mib", mib(cpu_use.server_rss_kib)),
+            same("threads", "server_threads", whole(cpu_use.server_threads)),
+            result(self.problem()),
+        ]
     }
 }
 
@@ -209,54 +177,22 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
             cfg.clients, cfg.senders
         ));
     }
-    let epoch = Instant::now();
-    let mut swarm = Swarm::new(
-        Encoder::new(cfg.size),
-        Tally::new(Checker::new(Vec::new(), 0)),
-        epoch,
-    );
+    let mut swarm = Swarm::new(cfg.size, Checker::new(Vec::new(), 0));
     let deadline = Instant::now() + SETUP_TIMEOUT;
-    let failures = connect_clients(&mut swarm, 0..cfg.clients as u32, true, target, deadline)?;
-    if !failures.is_empty() {
-        return Err(format!(
-            "fanout: could not connect {} clients: {}",
-            cfg.clients,
-            describe(&failures)
-        ));
-    }
+    let clients = 0..cfg.clients as u32;
+    connect_and_register(&mut swarm, clients, target, deadline, "fanout")?;
     let everyone = (cfg.clients + cfg.idle) as u32;
-    let failures = connect_clients(
-        &mut swarm,
-        cfg.clients as u32..everyone,
-        false,
-        target,
-        deadline,
-    )?;
+    let ids = cfg.clients as u32..everyone;
+    let failures = connect_clients(&mut swarm, ids, false, target, deadline)?;
     if !failures.is_empty() {
+        let (idle, why) = (cfg.idle, describe(&failures));
         return Err(format!(
-            "fanout: could not connect {} idle connections: {}",
-            cfg.idle,
-            describe(&failures)
-        ));
-    }
-    let unconfirmed = sync(&mut swarm, 0, target, deadline)?;
-    if unconfirmed > 0 {
-        return Err(format!(
-            "fanout: {unconfirmed} clients never received a message: is {} a chat server?",
-            target.addr
-        ));
-    }
-    let failures = failures_in(&swarm, 0..swarm.conns.len());
-    if !failures.is_empty() {
-        return Err(format!(
-            "fanout: could not register {} clients: {}",
-            cfg.clients,
-            describe(&failures)
+            "fanout: could not connect {idle} idle connections: {why}"
         ));
     }
     // The idle connections receive nothing: polling them on every turn would only cost
     // loadgen the CPU the server needs. They are looked at once more at the end.
-    let mut idle = swarm.split_off(cfg.clients, Tally::new(Checker::new(Vec::new(), 0)));
+    let mut idle = swarm.split_off(cfg.clients, Checker::new(Vec::new(), 0));
     let parts = split(swarm, cfg.threads, cfg.clients, cfg.senders);
     let flow = Flow {
         window: cfg.window,
@@ -294,13 +230,11 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         return Err(format!("fanout: cannot start a thread: {e}"));
     }
     target.alive()?;
-    idle.turn(0).map_err(|e| format!("poll failed: {e}"))?;
+    idle.turn(0)?;
     let mut outcome = outcome(cfg, target, parts, plan, cpu);
     for (why, n) in failures_in(&idle, 0..idle.conns.len()) {
-        *outcome
-            .failures
-            .entry(format!("idle connection: {why}"))
-            .or_insert(0) += n;
+        let key = format!("idle connection: {why}");
+        *outcome.failures.entry(key).or_insert(0) += n;
     }
     Ok(outcome)
 }
@@ -308,19 +242,18 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
 /// Shares the connections among `threads` swarms, each checking its own receivers (the
 /// registered clients, ids below `clients`).
 fn split(mut swarm: Swarm, threads: usize, clients: usize, senders: usize) -> Vec<Swarm> {
-    let total = swarm.conns.len();
-    let per = total.div_ceil(threads.max(1));
+    let per = swarm.conns.len().div_ceil(threads.max(1));
     let mut parts = Vec::new();
     while !swarm.conns.is_empty() {
         let at = swarm.conns.len().saturating_sub(per);
-        let mut part = swarm.split_off(at, Tally::new(Checker::new(Vec::new(), 0)));
         let mut ids = Vec::new();
-        for conn in part.conns.iter_mut().filter(|c| (c.id as usize) < clients) {
-            conn.receiver = Some(ids.len());
-            ids.push(conn.id);
+        for conn in swarm.conns[at..].iter_mut() {
+            if (conn.id as usize) < clients {
+                conn.receiver = Some(ids.len());
+                ids.push(conn.id);
+            }
         }
-        part.tally = Tally::new(Checker::new(ids, senders));
-        parts.push(part);
+        parts.push(swarm.split_off(at, Checker::new(ids, senders)));
     }
     parts.reverse();
     parts
@@ -374,12 +307,8 @@ fn progress(swarm: &Swarm) -> u64 {
 /// Gives `count` messages to the senders in turn, starting at `cursor`; returns the next cursor.
 fn send_round_robin(swarm: &mut Swarm, senders: &[usize], mut cursor: usize, count: u64) -> usize {
     let now = crate::swarm::now_ns(swarm.epoch);
-    let Swarm { conns, encoder, .. } = swarm;
     for _ in 0..count {
-        let conn = &mut conns[senders[cursor]];
-        conn.sent += 1;
-        let seq = conn.sent;
-        encoder.put(conn.out_mut(), DATA, seq, now);
+        swarm.conns[senders[cursor]].send(&swarm.encoder, now);
         cursor = (cursor + 1) % senders.len();
     }
     cursor
@@ -437,11 +366,7 @@ fn outcome(
         .map_or(0, |p| plan.start.duration_since(p.epoch).as_nanos() as u64);
     Outcome {
         server: target.name(),
-        clients: cfg.clients,
-        senders: cfg.senders,
-        idle: cfg.idle,
-        rate: cfg.rate,
-        duration: cfg.duration,
+        cfg: cfg.clone(),
         sent: sent_by.iter().map(|&n| n as u64).sum(),
         verdict,
         latency,

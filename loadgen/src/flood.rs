@@ -13,12 +13,11 @@
 //! - the server's peak memory (`VmHWM`).
 
 use crate::check::{Checker, Verdict};
-use crate::server::Usage;
-use crate::swarm::{Conn, Swarm, Tally, now_ns};
-use crate::table::{Table, opt, thousands};
-use crate::target::{Failures, Target, connect_clients, describe, failures_in, sync};
-use crate::wire::{DATA, Encoder};
-use std::os::raw::{c_int, c_uint, c_void};
+use crate::server::peak_rss_kib;
+use crate::swarm::{Conn, Swarm, now_ns};
+use crate::table::{Column, column, count, mib, opt, result, same, thousands};
+use crate::target::{Failures, Target, connect_and_register, describe, failures_in};
+use std::os::raw::c_int;
 use std::time::{Duration, Instant};
 
 const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -37,6 +36,7 @@ const FD_SAMPLE: Duration = Duration::from_millis(20);
 /// The most a paced reader reads at once: 64 KiB, as a terminal program reading in chunks.
 const BURST: f64 = 65_536.0;
 
+#[derive(Clone)]
 pub struct Config {
     pub messages: u32,
     pub size: usize,
@@ -49,10 +49,8 @@ pub struct Config {
 
 pub struct Outcome {
     pub server: String,
-    pub messages: u32,
-    pub readers: usize,
-    pub paced: usize,
-    pub non_readers: usize,
+    /// What was asked for.
+    pub cfg: Config,
     /// Messages each reader did not get, readers in order (the paced ones first).
     pub lost: Vec<u64>,
     pub verdict: Verdict,
@@ -72,7 +70,7 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn sent_per_s(&self) -> f64 {
-        self.messages as f64 / self.send_time.as_secs_f64().max(1e-9)
+        self.cfg.messages as f64 / self.send_time.as_secs_f64().max(1e-9)
     }
 
     pub fn mib_per_s(&self) -> f64 {
@@ -107,67 +105,48 @@ impl Outcome {
         })
     }
 
-    pub fn table(&self) -> Table {
-        let mut t = Table::new(
-            "messages | readers | paced | non-readers | sent msg/s | lost per reader | \
-             misordered | longest freeze ms | sent MiB/s | too-slow | closed | open | freed s | \
-             peak RSS MiB | result",
-        );
-        let mut row = vec![
-            thousands(self.messages as f64),
-            self.readers.to_string(),
-            self.paced.to_string(),
-            thousands(self.non_readers as f64),
-            thousands(self.sent_per_s()),
-        ];
-        row.extend(self.figures());
-        t.row(row);
-        t
-    }
-
-    /// The table's cells from "lost per reader" on (the bench report shows them too).
-    pub fn figures(&self) -> Vec<String> {
+    /// The result row, for the table and the CSV.
+    pub fn columns(&self) -> Vec<Column> {
         let lost: Vec<String> = self.lost.iter().map(|n| thousands(*n as f64)).collect();
+        let lost_max = self.lost.iter().max().copied().unwrap_or(0);
+        let freeze_ms = self.freeze.as_secs_f64() * 1e3;
+        let freed_s = self.freed.map(|d| d.as_secs_f64());
         vec![
-            lost.join(" / "),
-            thousands(self.verdict.misordered as f64),
-            format!("{:.0}", self.freeze.as_secs_f64() * 1e3),
-            format!("{:.1}", self.mib_per_s()),
-            thousands(self.fate("ERR too-slow") as f64),
-            thousands(self.closed_quietly() as f64),
-            thousands(self.fate("open") as f64),
-            opt(self.freed.map(|d| d.as_secs_f64()), 2),
-            opt(self.peak_rss_kib.map(|k| k as f64 / 1024.0), 1),
-            self.problem().unwrap_or_else(|| "ok".into()),
+            same("", "server", self.server.clone()),
+            count("messages", "messages", self.cfg.messages as u64),
+            same("readers", "readers", self.cfg.readers.to_string()),
+            same("paced", "paced", self.cfg.paced.to_string()),
+            count("non-readers", "non_readers", self.cfg.non_readers as u64),
+            same("sent msg/s", "", thousands(self.sent_per_s())),
+            column(
+                "lost per reader",
+                "lost",
+                lost.join(" / "),
+                self.lost_total().to_string(),
+            ),
+            same("", "lost_max", lost_max.to_string()),
+            same("", "duplicated", self.verdict.duplicated.to_string()),
+            count("misordered", "misordered", self.verdict.misordered),
+            column(
+                "longest freeze ms",
+                "freeze_ms",
+                format!("{freeze_ms:.0}"),
+                format!("{freeze_ms:.1}"),
+            ),
+            same("", "sent_msg_per_s", format!("{:.0}", self.sent_per_s())),
+            column(
+                "sent MiB/s",
+                "sent_mib_per_s",
+                format!("{:.1}", self.mib_per_s()),
+                format!("{:.2}", self.mib_per_s()),
+            ),
+            count("too-slow", "too_slow", self.fate("ERR too-slow")),
+            count("closed", "closed", self.closed_quietly()),
+            count("open", "open", self.fate("open")),
+            column("freed s", "freed_s", opt(freed_s, 2), opt(freed_s, 3)),
+            same("peak RSS MiB", "peak_rss_mib", mib(self.peak_rss_kib)),
+            result(self.problem()),
         ]
-    }
-
-    pub fn csv(&self) -> Table {
-        let mut t = Table::new(
-            "server | messages | readers | paced | non_readers | lost | lost_max | \
-             duplicated | misordered | freeze_ms | sent_msg_per_s | sent_mib_per_s | \
-             too_slow | closed | open | freed_s | peak_rss_mib",
-        );
-        t.row(vec![
-            self.server.clone(),
-            self.messages.to_string(),
-            self.readers.to_string(),
-            self.paced.to_string(),
-            self.non_readers.to_string(),
-            self.lost_total().to_string(),
-            self.lost.iter().max().copied().unwrap_or(0).to_string(),
-            self.verdict.duplicated.to_string(),
-            self.verdict.misordered.to_string(),
-            format!("{:.1}", self.freeze.as_secs_f64() * 1e3),
-            format!("{:.0}", self.sent_per_s()),
-            format!("{:.2}", self.mib_per_s()),
-            self.fate("ERR too-slow").to_string(),
-            self.closed_quietly().to_string(),
-            self.fate("open").to_string(),
-            opt(self.freed.map(|d| d.as_secs_f64()), 3),
-            opt(self.peak_rss_kib.map(|k| k as f64 / 1024.0), 1),
-        ]);
-        t
     }
 }
 
@@ -199,32 +178,12 @@ fn fd_count(pid: Option<u32>) -> Option<usize> {
 }
 
 pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
-    let readers: Vec<u32> = (1..=cfg.readers as u32).collect();
     let everyone = (1 + cfg.readers + cfg.non_readers) as u32;
-    let encoder = Encoder::new(cfg.size);
-    let line_len = encoder.delivered_len();
-    let mut swarm = Swarm::new(
-        encoder,
-        Tally::new(Checker::new(readers.clone(), 1)),
-        Instant::now(),
-    );
+    let readers = Checker::new((1..=cfg.readers as u32).collect(), 1);
+    let mut swarm = Swarm::new(cfg.size, readers);
     let fds_before = fd_count(target.pid());
     let deadline = Instant::now() + SETUP_TIMEOUT;
-    let failures = connect_clients(&mut swarm, 0..everyone, true, target, deadline)?;
-    if !failures.is_empty() {
-        return Err(format!(
-            "flood: could not connect {everyone} clients: {}",
-            describe(&failures)
-        ));
-    }
-    let unconfirmed = sync(&mut swarm, 0, target, deadline)?;
-    let failures = failures_in(&swarm, 0..swarm.conns.len());
-    if unconfirmed > 0 || !failures.is_empty() {
-        return Err(format!(
-            "flood: {unconfirmed} clients never received a message ({})",
-            describe(&failures)
-        ));
-    }
+    connect_and_register(&mut swarm, 0..everyone, target, deadline, "flood")?;
     for (r, conn) in swarm.conns[1..=cfg.readers].iter_mut().enumerate() {
         conn.receiver = Some(r);
     }
@@ -257,23 +216,17 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     let checker = &swarm.tally.checker;
     Ok(Outcome {
         server: target.name(),
-        messages: cfg.messages,
-        readers: cfg.readers,
-        paced: cfg.paced,
-        non_readers: cfg.non_readers,
+        cfg: cfg.clone(),
         lost: (0..cfg.readers)
             .map(|r| (cfg.messages as u64).saturating_sub(checker.got(r)))
             .collect(),
         verdict: checker.verdict(&sent),
         freeze,
         send_time,
-        line_len: line_len - crate::wire::NAME_LEN - 1,
+        line_len: swarm.encoder.sent_len(),
         fates,
         freed: watch.freed,
-        peak_rss_kib: target
-            .pid()
-            .and_then(|pid| Usage::of(Some(pid)))
-            .map(|u| u.hwm_kib),
+        peak_rss_kib: peak_rss_kib(target.pid()),
         failures: failures_in(&swarm, 0..1 + cfg.readers),
     })
 }
@@ -307,15 +260,14 @@ fn flood(
             since: start,
         })
         .collect();
-    let mut paces: Vec<Pace> = (0..cfg.paced)
-        .map(|_| Pace {
-            credit: 0.0,
-            last: start,
-        })
-        .collect();
+    let pace = Pace {
+        credit: 0.0,
+        last: start,
+    };
+    let mut paces = vec![pace; cfg.paced];
     let (mut freeze, mut send_end) = (Duration::ZERO, None);
     let (mut last_move, mut last_written, mut last_got) = (start, 0, 0);
-    let sent_len = (swarm.encoder.delivered_len() - crate::wire::NAME_LEN - 1) as u64;
+    let sent_len = swarm.encoder.sent_len() as u64;
     loop {
         top_up(swarm, cfg.messages);
         let now = Instant::now();
@@ -351,9 +303,7 @@ fn flood(
             swarm.conns[1 + r].read_cap = Some(pace.credit as usize);
         }
         let wanted = |c: &Conn| c.id as usize <= cfg.readers && c.read_cap != Some(0);
-        swarm
-            .turn_some(1, wanted)
-            .map_err(|e| format!("poll failed: {e}"))?;
+        swarm.turn_some(1, wanted)?;
         for (r, pace) in paces.iter_mut().enumerate() {
             pace.credit = swarm.conns[1 + r].read_cap.unwrap_or(0) as f64 + pace.credit.fract();
         }
@@ -363,6 +313,7 @@ fn flood(
 }
 
 /// A paced reader's budget: bytes it may read now, refilled at its rate up to `BURST`.
+#[derive(Clone)]
 struct Pace {
     credit: f64,
     last: Instant,
@@ -379,12 +330,9 @@ impl Pace {
 /// Queues the sender's next messages, up to `QUEUE` bytes waiting.
 fn top_up(swarm: &mut Swarm, messages: u32) {
     let now = now_ns(swarm.epoch);
-    let Swarm { conns, encoder, .. } = swarm;
-    let sender = &mut conns[0];
+    let sender = &mut swarm.conns[0];
     while sender.sent < messages && sender.pending_out() < QUEUE && sender.is_open() {
-        sender.sent += 1;
-        let seq = sender.sent;
-        encoder.put(sender.out_mut(), DATA, seq, now);
+        sender.send(&swarm.encoder, now);
     }
 }
 
@@ -392,9 +340,7 @@ fn top_up(swarm: &mut Swarm, messages: u32) {
 fn fates(swarm: &mut Swarm, first: usize, target: &mut Target) -> Result<Failures, String> {
     let end = Instant::now() + FATE_WAIT;
     while Instant::now() < end && swarm.conns[first..].iter().any(Conn::is_open) {
-        swarm
-            .turn_some(10, |c| c.id as usize >= first)
-            .map_err(|e| format!("poll failed: {e}"))?;
+        swarm.turn_some(10, |c| c.id as usize >= first)?;
         target.alive()?;
     }
     let mut fates = failures_in(swarm, first..swarm.conns.len());
@@ -403,11 +349,6 @@ fn fates(swarm: &mut Swarm, first: usize, target: &mut Target) -> Result<Failure
         fates.insert("open".into(), open as u64);
     }
     Ok(fates)
-}
-
-unsafe extern "C" {
-    fn setsockopt(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: c_uint)
-    -> c_int;
 }
 
 const SOL_SOCKET: c_int = 1;
@@ -419,15 +360,6 @@ fn shrink_receive_buffer(conn: &Conn) -> Result<(), String> {
     let Some(fd) = conn.fd() else {
         return Ok(());
     };
-    let (bytes, len) = (NON_READER_BUF, size_of::<c_int>() as c_uint);
-    // SAFETY: `fd` is the connection's open socket; `bytes` lives across the call and `len`
-    // is its size; the kernel only reads it.
-    let rc = unsafe { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, (&raw const bytes).cast(), len) };
-    if rc == -1 {
-        return Err(format!(
-            "flood: cannot set SO_RCVBUF: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
+    kit::sys::set_option(fd, SOL_SOCKET, SO_RCVBUF, &NON_READER_BUF)
+        .map_err(|e| format!("flood: cannot set SO_RCVBUF: {e}"))
 }

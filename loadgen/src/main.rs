@@ -26,13 +26,13 @@ mod table;
 mod target;
 mod wire;
 
-use args::Args;
+use args::{Args, Usage};
 use std::net::SocketAddrV4;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use table::Table;
+use table::{Column, Table};
 use target::Target;
 
 const USAGE: &str = "\
@@ -78,6 +78,12 @@ impl From<String> for Fail {
     }
 }
 
+impl From<Usage> for Fail {
+    fn from(usage: Usage) -> Self {
+        Fail::Usage(usage.0)
+    }
+}
+
 fn main() -> ExitCode {
     progress_clock();
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -105,168 +111,11 @@ fn run(argv: &[String]) -> Result<(), Fail> {
     // Descriptors loadgen needs besides its client sockets (stdio, pipes, /proc files).
     let max_clients = (fd_limit as usize).saturating_sub(64);
     match command.as_str() {
-        "capacity" => {
-            let args = parse(
-                command,
-                rest,
-                &["--max", "--steps", "--probes", "--interval-ms", "--idle-ms"],
-            )?;
-            let max = args
-                .get("--max", 19_900, 2..=max_clients)
-                .map_err(Fail::Usage)?;
-            let steps = match args.value("--steps") {
-                Some(list) => parse_steps(&list, max).map_err(Fail::Usage)?,
-                None => capacity::steps_up_to(max),
-            };
-            let cfg = capacity::Config {
-                steps,
-                probes: args.get("--probes", 20, 1..=10_000).map_err(Fail::Usage)?,
-                interval: Duration::from_millis(
-                    args.get("--interval-ms", 50, 0..=10_000)
-                        .map_err(Fail::Usage)?,
-                ),
-                idle: Duration::from_millis(
-                    args.get("--idle-ms", 1000, 0..=60_000)
-                        .map_err(Fail::Usage)?,
-                ),
-                size: size(&args)?,
-            };
-            let mut target = target(&args)?;
-            let outcome = capacity::run(&cfg, &mut target)?;
-            show(&args, outcome.table(), outcome.csv());
-            if !args.flag("--csv") {
-                println!("{}: {}", outcome.server, outcome.summary());
-            }
-            match outcome.held() {
-                Some(_) => Ok(()),
-                None => Err(Fail::Run(format!(
-                    "capacity: no step passed: {}",
-                    outcome.summary()
-                ))),
-            }
-        }
-        "fanout" => {
-            let args = parse(
-                command,
-                rest,
-                &[
-                    "--clients",
-                    "--senders",
-                    "--rate",
-                    "--duration",
-                    "--window",
-                    "--threads",
-                    "--idle",
-                ],
-            )?;
-            let clients = args
-                .get("--clients", 100, 2..=max_clients)
-                .map_err(Fail::Usage)?;
-            let idle = args
-                .get("--idle", 0, 0..=max_clients - clients)
-                .map_err(Fail::Usage)?;
-            let cfg = fanout::Config {
-                clients,
-                senders: args
-                    .get("--senders", clients, 1..=clients)
-                    .map_err(Fail::Usage)?,
-                rate: args.get("--rate", 0.0, 0.0..=1e7).map_err(Fail::Usage)?,
-                duration: seconds(&args, "--duration")?,
-                size: size(&args)?,
-                window: args
-                    .get("--window", 1000, 1..=100_000)
-                    .map_err(Fail::Usage)?,
-                threads: args.get("--threads", 1, 1..=64).map_err(Fail::Usage)?,
-                idle,
-            };
-            let mut target = target(&args)?;
-            let outcome = fanout::run(&cfg, &mut target)?;
-            show(&args, outcome.table(), outcome.csv());
-            match outcome.problem() {
-                None => Ok(()),
-                Some(problem) => Err(Fail::Run(format!(
-                    "fanout: delivery check failed: {problem}"
-                ))),
-            }
-        }
-        "flood" => {
-            let args = parse(
-                command,
-                rest,
-                &[
-                    "--messages",
-                    "--readers",
-                    "--paced",
-                    "--reader-rate",
-                    "--non-readers",
-                ],
-            )?;
-            let readers = args.get("--readers", 2, 1..=1000).map_err(Fail::Usage)?;
-            let cfg = flood::Config {
-                messages: args
-                    .get("--messages", 50_000, 1..=100_000_000)
-                    .map_err(Fail::Usage)?,
-                size: args
-                    .get("--size", 200, wire::MIN_TEXT..=1000)
-                    .map_err(Fail::Usage)?,
-                readers,
-                paced: args
-                    .get("--paced", 1.min(readers), 0..=readers)
-                    .map_err(Fail::Usage)?,
-                reader_rate: args
-                    .get("--reader-rate", 2e6, 1e3..=1e10)
-                    .map_err(Fail::Usage)?,
-                non_readers: args
-                    .get("--non-readers", 100, 0..=max_clients - readers - 1)
-                    .map_err(Fail::Usage)?,
-            };
-            let mut target = target(&args)?;
-            let outcome = flood::run(&cfg, &mut target)?;
-            show(&args, outcome.table(), outcome.csv());
-            match outcome.problem() {
-                None => Ok(()),
-                Some(problem) => Err(Fail::Run(format!("flood: {problem}"))),
-            }
-        }
-        "churn" => {
-            let args = parse(command, rest, &["--workers", "--duration"])?;
-            let cfg = churn::Config {
-                workers: args
-                    .get("--workers", 8, 1..=max_clients - 2)
-                    .map_err(Fail::Usage)?,
-                duration: seconds(&args, "--duration")?,
-                size: size(&args)?,
-            };
-            let mut target = target(&args)?;
-            let outcome = churn::run(&cfg, &mut target)?;
-            show(&args, outcome.table(), outcome.csv());
-            match outcome.problem() {
-                None => Ok(()),
-                Some(problem) => Err(Fail::Run(format!("churn: {problem}"))),
-            }
-        }
-        "bench" => {
-            let args = Args::parse(command, rest, &["--out", "--bin-dir"], &["--quick"])
-                .map_err(Fail::Usage)?;
-            let bin_dir = match args.value("--bin-dir") {
-                Some(dir) => PathBuf::from(dir),
-                None => own_dir().ok_or_else(|| {
-                    Fail::Usage("cannot tell loadgen's own directory; give --bin-dir".into())
-                })?,
-            };
-            let out = PathBuf::from(args.value("--out").unwrap_or_else(|| "bench/runs".into()));
-            if out.ends_with("reference") {
-                return Err(Fail::Usage(
-                    "bench: bench/reference holds the committed report; write elsewhere".into(),
-                ));
-            }
-            bench::run(&bench::Config {
-                quick: args.flag("--quick"),
-                out,
-                bin_dir,
-            })
-            .map_err(Fail::Run)
-        }
+        "capacity" => run_capacity(command, rest, max_clients),
+        "fanout" => run_fanout(command, rest, max_clients),
+        "flood" => run_flood(command, rest, max_clients),
+        "churn" => run_churn(command, rest, max_clients),
+        "bench" => run_bench(command, rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
@@ -275,68 +124,169 @@ fn run(argv: &[String]) -> Result<(), Fail> {
     }
 }
 
-fn parse(command: &str, rest: &[String], own: &[&str]) -> Result<Args, Fail> {
-    let valued: Vec<&str> = COMMON.iter().chain(own).copied().collect();
-    Args::parse(command, rest, &valued, &["--csv"]).map_err(Fail::Usage)
+fn run_capacity(command: &str, rest: &[String], max_clients: usize) -> Result<(), Fail> {
+    let own = "--max --steps --probes --interval-ms --idle-ms";
+    let args = parse(command, rest, own)?;
+    let max = args.get("--max", 19_900, 2..=max_clients)?;
+    let steps = match args.value("--steps") {
+        Some(list) => parse_steps(&list, max)?,
+        None => capacity::steps_up_to(max),
+    };
+    let cfg = capacity::Config {
+        steps,
+        probes: args.get("--probes", 20, 1..=10_000)?,
+        interval: Duration::from_millis(args.get("--interval-ms", 50, 0..=10_000)?),
+        idle: Duration::from_millis(args.get("--idle-ms", 1000, 0..=60_000)?),
+        size: size(&args)?,
+    };
+    let outcome = capacity::run(&cfg, &mut target(&args)?)?;
+    let summary = outcome.summary();
+    let problem = match outcome.held() {
+        Some(_) => None,
+        None => Some(format!("no step passed: {summary}")),
+    };
+    if !args.flag("--csv") {
+        print!("{}", outcome.table().render());
+        println!("{}: {summary}", outcome.server);
+        return problem.map_or(Ok(()), |p| Err(Fail::Run(format!("{command}: {p}"))));
+    }
+    show(&args, &outcome.csv(), command, problem)
 }
 
-fn size(args: &Args) -> Result<usize, Fail> {
+fn run_fanout(command: &str, rest: &[String], max_clients: usize) -> Result<(), Fail> {
+    let own = "--clients --senders --rate --duration --window --threads --idle";
+    let args = parse(command, rest, own)?;
+    let clients = args.get("--clients", 100, 2..=max_clients)?;
+    let cfg = fanout::Config {
+        clients,
+        senders: args.get("--senders", clients, 1..=clients)?,
+        rate: args.get("--rate", 0.0, 0.0..=1e7)?,
+        duration: seconds(&args, "--duration")?,
+        size: size(&args)?,
+        window: args.get("--window", 1000, 1..=100_000)?,
+        threads: args.get("--threads", 1, 1..=64)?,
+        idle: args.get("--idle", 0, 0..=max_clients - clients)?,
+    };
+    let outcome = fanout::run(&cfg, &mut target(&args)?)?;
+    let problem = outcome
+        .problem()
+        .map(|p| format!("delivery check failed: {p}"));
+    show(&args, &outcome.columns(), command, problem)
+}
+
+fn run_flood(command: &str, rest: &[String], max_clients: usize) -> Result<(), Fail> {
+    let own = "--messages --readers --paced --reader-rate --non-readers";
+    let args = parse(command, rest, own)?;
+    let readers = args.get("--readers", 2, 1..=1000)?;
+    let cfg = flood::Config {
+        messages: args.get("--messages", 50_000, 1..=100_000_000)?,
+        size: args.get("--size", 200, wire::MIN_TEXT..=1000)?,
+        readers,
+        paced: args.get("--paced", 1.min(readers), 0..=readers)?,
+        reader_rate: args.get("--reader-rate", 2e6, 1e3..=1e10)?,
+        non_readers: args.get("--non-readers", 100, 0..=max_clients - readers - 1)?,
+    };
+    let outcome = flood::run(&cfg, &mut target(&args)?)?;
+    show(&args, &outcome.columns(), command, outcome.problem())
+}
+
+fn run_churn(command: &str, rest: &[String], max_clients: usize) -> Result<(), Fail> {
+    let args = parse(command, rest, "--workers --duration")?;
+    let cfg = churn::Config {
+        workers: args.get("--workers", 8, 1..=max_clients - 2)?,
+        duration: seconds(&args, "--duration")?,
+        size: size(&args)?,
+    };
+    let outcome = churn::run(&cfg, &mut target(&args)?)?;
+    show(&args, &outcome.columns(), command, outcome.problem())
+}
+
+fn run_bench(command: &str, rest: &[String]) -> Result<(), Fail> {
+    let args = Args::parse(command, rest, &["--out", "--bin-dir"], &["--quick"])?;
+    let bin_dir = match args.value("--bin-dir") {
+        Some(dir) => PathBuf::from(dir),
+        None => own_dir().ok_or_else(|| {
+            Fail::Usage("cannot tell loadgen's own directory; give --bin-dir".into())
+        })?,
+    };
+    let out = PathBuf::from(args.value("--out").unwrap_or_else(|| "bench/runs".into()));
+    if out.ends_with("reference") {
+        return Err(Fail::Usage(
+            "bench: bench/reference holds the committed report; write elsewhere".into(),
+        ));
+    }
+    Ok(bench::run(args.flag("--quick"), &out, &bin_dir)?)
+}
+
+/// Parses the options of a scenario: the common ones and `own` (names separated by spaces).
+fn parse(command: &str, rest: &[String], own: &str) -> Result<Args, Usage> {
+    let valued: Vec<&str> = COMMON.iter().copied().chain(own.split(' ')).collect();
+    Args::parse(command, rest, &valued, &["--csv"])
+}
+
+fn size(args: &Args) -> Result<usize, Usage> {
     args.get("--size", 32, wire::MIN_TEXT..=1000)
-        .map_err(Fail::Usage)
 }
 
-fn seconds(args: &Args, name: &str) -> Result<Duration, Fail> {
-    let secs = args.get(name, 5.0, 0.1..=3600.0).map_err(Fail::Usage)?;
-    Ok(Duration::from_secs_f64(secs))
+fn seconds(args: &Args, name: &str) -> Result<Duration, Usage> {
+    let seconds = args.get(name, 5.0, 0.1..=3600.0)?;
+    Ok(Duration::from_secs_f64(seconds))
 }
 
-fn parse_steps(list: &str, max: usize) -> Result<Vec<usize>, String> {
+fn parse_steps(list: &str, max: usize) -> Result<Vec<usize>, Usage> {
+    let not_numbers = || {
+        Usage(format!(
+            "capacity: --steps {list:?} is not a list of numbers"
+        ))
+    };
     let steps: Vec<usize> = list
         .split(',')
-        .map(|s| {
-            s.trim()
-                .parse()
-                .map_err(|_| format!("capacity: --steps {list:?} is not a list of numbers"))
-        })
+        .map(|s| s.trim().parse().map_err(|_| not_numbers()))
         .collect::<Result<_, _>>()?;
     if steps.is_empty() || steps.windows(2).any(|w| w[0] >= w[1]) || steps[0] < 2 {
-        return Err("capacity: --steps must rise, from at least 2".into());
+        return Err(Usage("capacity: --steps must rise, from at least 2".into()));
     }
     Ok(steps.into_iter().filter(|&n| n <= max).collect())
 }
 
 /// The server: started from `--server`, or reached at `--addr` (default 127.0.0.1:7878).
 fn target(args: &Args) -> Result<Target, Fail> {
-    match (args.value("--server"), args.value("--addr")) {
-        (Some(_), Some(_)) => Err(Fail::Usage(
-            "give either --server or --addr, not both".into(),
-        )),
-        (Some(path), None) => Ok(Target::start(
-            &PathBuf::from(path),
-            &args.all("--server-arg"),
-        )?),
-        (None, addr) => {
-            let text = addr.unwrap_or_else(|| "127.0.0.1:7878".into());
-            let addr: SocketAddrV4 = text.parse().map_err(|_| {
-                Fail::Usage(format!(
-                    "--addr {text:?} is not an IPv4 address with a port"
-                ))
-            })?;
-            if !addr.ip().is_loopback() {
-                return Err(Fail::Usage(format!(
-                    "--addr {addr}: only loopback addresses (127.x.x.x) may be loaded"
-                )));
-            }
-            Ok(Target::at(addr)?)
+    let (server, addr) = (args.value("--server"), args.value("--addr"));
+    let usage = |why: String| Err(Fail::Usage(why));
+    if let Some(path) = server {
+        if addr.is_some() {
+            return usage("give either --server or --addr, not both".into());
         }
+        return Ok(Target::start(Path::new(&path), &args.all("--server-arg"))?);
     }
+    let text = addr.unwrap_or_else(|| "127.0.0.1:7878".into());
+    let Ok(addr) = text.parse::<SocketAddrV4>() else {
+        return usage(format!(
+            "--addr {text:?} is not an IPv4 address with a port"
+        ));
+    };
+    if !addr.ip().is_loopback() {
+        return usage(format!(
+            "--addr {addr}: only loopback addresses (127.x.x.x) may be loaded"
+        ));
+    }
+    Ok(Target::at(addr)?)
 }
 
-fn show(args: &Args, table: Table, csv: Table) {
-    if args.flag("--csv") {
-        print!("{}", csv.csv());
-    } else {
-        print!("{}", table.render());
+/// Prints a scenario's result row (as an aligned table, or as CSV with `--csv`), then fails
+/// if the run had a `problem`.
+fn show(
+    args: &Args,
+    columns: &[Column],
+    command: &str,
+    problem: Option<String>,
+) -> Result<(), Fail> {
+    let csv = args.flag("--csv");
+    let table = Table::one_row(columns, csv);
+    print!("{}", if csv { table.csv() } else { table.render() });
+    match problem {
+        Some(p) => Err(Fail::Run(format!("{command}: {p}"))),
+        None => Ok(()),
     }
 }
 

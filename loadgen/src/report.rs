@@ -8,7 +8,7 @@ use crate::bench::{
 };
 use crate::svg::{COLOURS, Series, bar_chart, line_chart};
 use crate::sys;
-use crate::table::{Table, ms, opt, thousands};
+use crate::table::{Table, mib, ms, opt, shown, thousands, whole};
 use crate::{capacity, churn, fanout, flood};
 use std::fmt::Write;
 use std::path::Path;
@@ -51,30 +51,29 @@ fn machine() -> Vec<String> {
         let text = std::fs::read_to_string(path).unwrap_or_else(|_| "?".into());
         text.trim().replace('\t', " ")
     };
-    let field = |text: &str, key: &str| {
-        let line = text.lines().find_map(|l| l.strip_prefix(key));
-        line.and_then(|l| l.split(':').nth(1))
-            .map_or("?".into(), |v| v.trim().to_string())
+    let field = |path: &str, key: &str| {
+        let text = file(path);
+        let value = text
+            .lines()
+            .find_map(|l| l.strip_prefix(key)?.split(':').nth(1));
+        value.map_or("?".into(), |v| v.trim().to_string())
     };
-    let limit = |resource| {
-        sys::limits(resource).map_or_else(
-            |_| "?".into(),
-            |(soft, hard)| format!("{} soft / {} hard", show_limit(soft), show_limit(hard)),
-        )
+    let limit = |resource| match sys::limits(resource) {
+        Ok((soft, hard)) => format!("{} soft / {} hard", show_limit(soft), show_limit(hard)),
+        Err(_) => "?".into(),
     };
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let (cpu, memory) = (
+        field("/proc/cpuinfo", "model name"),
+        field("/proc/meminfo", "MemTotal"),
+    );
+    let (files, processes) = (limit(sys::RLIMIT_NOFILE), limit(sys::RLIMIT_NPROC));
     let mut lines = vec![
-        format!(
-            "CPU: {}, {cores} cores",
-            field(&file("/proc/cpuinfo"), "model name")
-        ),
-        format!("memory: {}", field(&file("/proc/meminfo"), "MemTotal")),
+        format!("CPU: {cpu}, {cores} cores"),
+        format!("memory: {memory}"),
         format!("kernel: Linux {}", file("/proc/sys/kernel/osrelease")),
-        format!("open files (RLIMIT_NOFILE): {}", limit(sys::RLIMIT_NOFILE)),
-        format!(
-            "processes per user (RLIMIT_NPROC): {}",
-            limit(sys::RLIMIT_NPROC)
-        ),
+        format!("open files (RLIMIT_NOFILE): {files}"),
+        format!("processes per user (RLIMIT_NPROC): {processes}"),
     ];
     for key in [
         "kernel/pid_max",
@@ -172,13 +171,13 @@ fn median_row<T>(
     cells: impl Fn(&T) -> Vec<String>,
 ) {
     let [show_median, show_key] = show_key;
-    let each: Vec<String> = runs
-        .iter()
-        .map(|r| {
-            r.as_ref()
-                .map_or_else(|_| "failed".into(), |o| show_key(key(o)))
-        })
-        .collect();
+    let mut each = Vec::new();
+    for run in runs {
+        each.push(
+            run.as_ref()
+                .map_or_else(|_| "failed".into(), |o| show_key(key(o))),
+        );
+    }
     match median_by(runs, &key) {
         Some(o) => {
             lead.extend([show_median(key(o)), each.join(" / ")]);
@@ -187,11 +186,8 @@ fn median_row<T>(
         None => {
             lead.extend(["-".to_string(), each.join(" / ")]);
             lead.resize(t.width() - 1, "-".into());
-            lead.push(
-                runs.iter()
-                    .find_map(|r| r.as_ref().err())
-                    .map_or_else(String::new, |e| clip(e)),
-            );
+            let error = runs.iter().find_map(|r| r.as_ref().err());
+            lead.push(error.map_or_else(String::new, |e| clip(e)));
         }
     }
     t.row(lead);
@@ -221,25 +217,20 @@ fn capacity_section(md: &mut String, results: &[StepResults]) {
             }
         };
         let (held, failed) = (o.held(), o.failed());
+        let why = failed.and_then(|s| s.failure.as_deref());
         let count = |n: Option<u64>| n.map_or_else(|| "-".into(), |n| thousands(n as f64));
         t.row(vec![
             r.name.clone(),
             held.map_or("none".into(), |s| thousands(s.clients as f64)),
             failed.map_or("-".into(), |s| thousands(s.clients as f64)),
-            failed
-                .and_then(|s| s.failure.as_deref())
-                .map_or("-".into(), clip),
+            why.map_or("-".into(), clip),
             count(held.and_then(|s| s.idle.server_threads)),
             count(held.and_then(|s| s.idle.server_maps)),
-            opt(held.and_then(|s| s.idle.server_rss_kib).map(mib), 1),
+            mib(held.and_then(|s| s.idle.server_rss_kib)),
             ms(held.and_then(|s| s.latency.percentile(99.0))),
         ]);
     }
     let _ = writeln!(md, "{}", t.markdown());
-}
-
-fn mib(kib: u64) -> f64 {
-    kib as f64 / 1024.0
 }
 
 fn churn_section(md: &mut String, results: &[StepResults]) {
@@ -248,27 +239,11 @@ fn churn_section(md: &mut String, results: &[StepResults]) {
         "step | conn/s (median) | runs | register p50 ms | register p99 ms | cycle p50 ms | \
          cycle p99 ms | server CPU % | loadgen CPU % | server threads | result",
     );
+    let per_second = churn::Outcome::per_second;
     for r in results {
         let lead = vec![r.name.clone()];
-        median_row(
-            &mut t,
-            lead,
-            &r.churn,
-            churn::Outcome::per_second,
-            [thousands; 2],
-            |o| {
-                vec![
-                    ms(o.register.percentile(50.0)),
-                    ms(o.register.percentile(99.0)),
-                    ms(o.cycle.percentile(50.0)),
-                    ms(o.cycle.percentile(99.0)),
-                    opt(o.cpu.server_cpu, 0),
-                    opt(o.cpu.loadgen_cpu, 0),
-                    opt(o.cpu.server_threads.map(|t| t as f64), 0),
-                    result(o.problem()),
-                ]
-            },
-        );
+        let cells = |o: &churn::Outcome| shown(o.columns()).split_off(3);
+        median_row(&mut t, lead, &r.churn, per_second, [thousands; 2], cells);
     }
     let _ = writeln!(md, "{}", t.markdown());
 }
@@ -296,8 +271,8 @@ fn idle_section(md: &mut String, results: &[StepResults]) {
             opt(at(100).and_then(|c| c.server_cpu), 1),
             opt(at(1_000).and_then(|c| c.server_cpu), 1),
             largest,
-            opt(at(100).and_then(|c| c.server_rss_kib).map(mib), 1),
-            opt(at(100).and_then(|c| c.server_threads).map(|t| t as f64), 0),
+            mib(at(100).and_then(|c| c.server_rss_kib)),
+            whole(at(100).and_then(|c| c.server_threads)),
         ]);
     }
     let _ = writeln!(md, "{}", t.markdown());
@@ -317,39 +292,25 @@ fn short_rate(value: f64) -> String {
     format!("{:.1}M", value / 1e6)
 }
 
+/// How the fan-out tables show deliveries per second: the median's, then each run's.
+const DELIVERIES: [fn(f64) -> String; 2] = [thousands, short_rate];
+
 fn fanout_section(md: &mut String, results: &[StepResults]) {
     md.push_str(
         "## 4. Fan-out\n\n![delivered messages per second](fanout_throughput.svg)\n\n\
          Every client sends as fast as the window allows (at most 1,000 messages not yet read \
          by every receiver); every message goes to all the others. \"ns/delivery\" is the \
-         server's CPU time per delivered line. With the window full, a message waits behind \
-         up to 1,000 others on its way to each receiver.\n\n",
+         server's CPU time per delivered line.\n\n",
     );
     let mut t = Table::new(
         "step | clients | delivered/s (median) | runs | messages/s | p50 ms | p99 ms | \
          server CPU % | loadgen CPU % | server ns/delivery | result",
     );
+    let delivered = fanout::Outcome::delivered_per_s;
     for r in results {
         for (clients, runs) in &r.fanout {
             let lead = vec![r.name.clone(), thousands(*clients as f64)];
-            median_row(
-                &mut t,
-                lead,
-                runs,
-                fanout::Outcome::delivered_per_s,
-                [thousands, short_rate],
-                |o| {
-                    vec![
-                        thousands(o.sent_per_s()),
-                        ms(o.latency.percentile(50.0)),
-                        ms(o.latency.percentile(99.0)),
-                        opt(o.cpu.server_cpu, 0),
-                        opt(o.cpu.loadgen_cpu, 0),
-                        opt(ns_per(o.cpu.server_cpu, o.delivered_per_s()), 0),
-                        result(o.problem()),
-                    ]
-                },
-            );
+            median_row(&mut t, lead, runs, delivered, DELIVERIES, fanout_cells);
         }
     }
     let _ = writeln!(md, "{}", t.markdown());
@@ -368,53 +329,63 @@ fn fanout_section(md: &mut String, results: &[StepResults]) {
     for r in results {
         for (idle, runs) in &r.bystanders {
             let lead = vec![r.name.clone(), thousands(*idle as f64)];
-            median_row(&mut t, lead, runs, cpu, [one_decimal; 2], |o| {
-                let per_message = ns_per(o.cpu.server_cpu, o.sent_per_s());
-                vec![
-                    ms(o.latency.percentile(50.0)),
-                    ms(o.latency.percentile(99.0)),
-                    opt(per_message.map(|ns| ns / 1000.0), 1),
-                    opt(o.cpu.server_threads.map(|t| t as f64), 0),
-                    result(o.problem()),
-                ]
-            });
+            median_row(&mut t, lead, runs, cpu, [one_decimal; 2], bystander_cells);
         }
     }
     let _ = writeln!(md, "{}", t.markdown());
     let Some(r) = results.iter().find(|r| !r.deep.is_empty()) else {
         return;
     };
+    let (clients, window) = (
+        thousands(DEEP_CLIENTS as f64),
+        thousands(DEEP_WINDOW as f64),
+    );
     let _ = writeln!(
         md,
         "**A deeper window**: {} bounds each backlog in bytes, so it can take more than the \
-         protocol's 1,000 messages in flight: {} clients, window {}. The CPU columns show \
-         which of the two processes is the busier.\n",
+         protocol's 1,000 messages in flight: {clients} clients, window {window}.\n",
         r.name,
-        thousands(DEEP_CLIENTS as f64),
-        thousands(DEEP_WINDOW as f64)
     );
     let mut t = Table::new(
         "step | clients | delivered/s (median) | runs | window | p99 ms | server CPU % | \
          loadgen CPU % | result",
     );
-    let lead = vec![r.name.clone(), thousands(DEEP_CLIENTS as f64)];
-    median_row(
-        &mut t,
-        lead,
-        &r.deep,
-        fanout::Outcome::delivered_per_s,
-        [thousands, short_rate],
-        |o| {
-            vec![
-                thousands(DEEP_WINDOW as f64),
-                ms(o.latency.percentile(99.0)),
-                opt(o.cpu.server_cpu, 0),
-                opt(o.cpu.loadgen_cpu, 0),
-                result(o.problem()),
-            ]
-        },
-    );
+    let lead = vec![r.name.clone(), clients];
+    median_row(&mut t, lead, &r.deep, delivered, DELIVERIES, deep_cells);
     let _ = writeln!(md, "{}", t.markdown());
+}
+
+fn fanout_cells(o: &fanout::Outcome) -> Vec<String> {
+    vec![
+        thousands(o.sent_per_s()),
+        ms(o.latency.percentile(50.0)),
+        ms(o.latency.percentile(99.0)),
+        opt(o.cpu.server_cpu, 0),
+        opt(o.cpu.loadgen_cpu, 0),
+        opt(ns_per(o.cpu.server_cpu, o.delivered_per_s()), 0),
+        result(o.problem()),
+    ]
+}
+
+fn bystander_cells(o: &fanout::Outcome) -> Vec<String> {
+    let per_message = ns_per(o.cpu.server_cpu, o.sent_per_s());
+    vec![
+        ms(o.latency.percentile(50.0)),
+        ms(o.latency.percentile(99.0)),
+        opt(per_message.map(|ns| ns / 1000.0), 1),
+        whole(o.cpu.server_threads),
+        result(o.problem()),
+    ]
+}
+
+fn deep_cells(o: &fanout::Outcome) -> Vec<String> {
+    vec![
+        thousands(DEEP_WINDOW as f64),
+        ms(o.latency.percentile(99.0)),
+        opt(o.cpu.server_cpu, 0),
+        opt(o.cpu.loadgen_cpu, 0),
+        result(o.problem()),
+    ]
 }
 
 fn flood_section(md: &mut String, results: &[StepResults], cfg: &flood::Config) {
@@ -438,51 +409,30 @@ fn flood_section(md: &mut String, results: &[StepResults], cfg: &flood::Config) 
          longest freeze ms | sent MiB/s | too-slow | closed | open | freed s | peak RSS MiB | \
          result",
     );
+    let sent = flood::Outcome::sent_per_s;
     for r in results {
         let lead = vec![r.name.clone()];
-        median_row(
-            &mut t,
-            lead,
-            &r.flood,
-            flood::Outcome::sent_per_s,
-            [thousands; 2],
-            |o| o.figures(),
-        );
+        let cells = |o: &flood::Outcome| shown(o.columns()).split_off(5);
+        median_row(&mut t, lead, &r.flood, sent, [thousands; 2], cells);
     }
     let _ = writeln!(md, "{}", t.markdown());
 }
 
 fn method(md: &mut String, plan: &Plan) {
-    let list = |values: &[usize]| {
-        let each: Vec<String> = values.iter().map(|n| thousands(*n as f64)).collect();
-        each.join(", ")
-    };
     let _ = writeln!(
         md,
         "## How these figures were made\n\n\
-         - Every run starts a fresh server on 127.0.0.1:0 and stops it afterwards; loadgen \
-         connects from loopback addresses 127.0.x.y it binds itself, drives its sockets with \
-         poll(2), and checks every delivery (nothing lost, duplicated or out of order).\n\
-         - `capacity`: steps up to {} clients; at each step 1 s for the registrations to \
-         settle, then {:.1} s idle (CPU sampled), then {} probes from client 0, one at a time \
-         (each sent once the previous one reached everybody, at least 50 ms apart). A step \
-         passes when all clients connected and registered, no probe was lost and p99 < 1 s. \
-         step3_pool gets two workers per connection, up to the 16,000 it accepts.\n\
-         - `fanout`: {} clients, {:.0} s of sending per run; idle-connection runs: {} talking \
-         clients at {:.0} msg/s each next to {} idle connections.\n\
-         - `churn`: {} connections in flight, each connect, `USER`, `MSG`, half-close, read \
-         to the end; {:.0} s per run. Time to register = from the start of connect until a \
-         watcher client receives the connection's `MSG`.\n\
-         - Repeated runs: {} per figure (the median run is shown, every run's figure in \
-         \"runs\"); capacity runs once.\n",
+         Every run starts a fresh server on 127.0.0.1:0 (step3_pool with two workers per \
+         connection, up to 16,000); loadgen connects from loopback addresses it binds itself, \
+         drives its sockets with poll(2) and checks every delivery. `capacity` steps up to {} \
+         clients, idles {:.1} s at each step (CPU sampled) and sends {} probes; a step passes \
+         when every client registered, nothing was lost and p99 < 1 s. `fanout` sends for \
+         {:.0} s, `churn` keeps {} connections in flight for {:.0} s. Other figures are the \
+         median of {} runs (every run's in \"runs\"); capacity runs once.\n",
         thousands(plan.capacity_max as f64),
         plan.idle.as_secs_f64(),
         plan.probes,
-        list(&plan.fanout_clients),
         plan.fanout_seconds,
-        BYSTANDER_TALKERS,
-        BYSTANDER_RATE,
-        list(&plan.bystanders),
         plan.churn_workers,
         plan.churn_seconds,
         plan.repeats,
@@ -503,23 +453,30 @@ fn per_step(
     .collect()
 }
 
-fn clients_chart(results: &[StepResults], plan: &Plan) -> String {
+/// A bar chart of one bar per step, of height `value` (none: no bar).
+fn one_bar_each(
+    results: &[StepResults],
+    [title, y_label, group]: [&str; 3],
+    value: impl Fn(&StepResults) -> Option<f64>,
+    ceiling: Option<(f64, &str)>,
+) -> String {
     let series = per_step(results, |r| {
-        let held = ok_capacity(r).and_then(|o| o.held());
-        held.map(|s| vec![(0.0, s.clients as f64)])
-            .unwrap_or_default()
+        value(r).map(|v| vec![(0.0, v)]).unwrap_or_default()
     });
+    bar_chart(title, y_label, &[group.to_string()], &series, ceiling)
+}
+
+fn clients_chart(results: &[StepResults], plan: &Plan) -> String {
     let kind = if plan.quick { "quick run" } else { "full run" };
-    let ceiling = format!(
-        "largest step\ntried: {}\n({kind})",
-        thousands(plan.capacity_max as f64)
-    );
-    bar_chart(
-        "Clients held (largest capacity step that passed)",
-        "clients",
-        &["capacity".to_string()],
-        &series,
-        Some((plan.capacity_max as f64, &ceiling)),
+    let max = plan.capacity_max as f64;
+    let ceiling = format!("largest step\ntried: {}\n({kind})", thousands(max));
+    let title = "Clients held (largest capacity step that passed)";
+    let held = |r: &StepResults| Some(ok_capacity(r)?.held()?.clients as f64);
+    one_bar_each(
+        results,
+        [title, "clients", "capacity"],
+        held,
+        Some((max, &ceiling)),
     )
 }
 
@@ -535,8 +492,6 @@ fn latency_chart(results: &[StepResults]) -> String {
         "Probe delivery latency p99 versus clients",
         "registered clients",
         "p99 latency (ms)",
-        true,
-        true,
         &series,
     )
 }
@@ -564,17 +519,13 @@ fn fanout_chart(results: &[StepResults]) -> String {
 }
 
 fn churn_chart(results: &[StepResults]) -> String {
-    let series = per_step(results, |r| {
-        let median = median_by(&r.churn, churn::Outcome::per_second);
-        median
-            .map(|o| vec![(0.0, o.per_second())])
-            .unwrap_or_default()
-    });
-    bar_chart(
-        "Churn: connect, USER, MSG, close per second",
-        "connections per second",
-        &["churn".to_string()],
-        &series,
+    let title = "Churn: connect, USER, MSG, close per second";
+    let median =
+        |r: &StepResults| Some(median_by(&r.churn, churn::Outcome::per_second)?.per_second());
+    one_bar_each(
+        results,
+        [title, "connections per second", "churn"],
+        median,
         None,
     )
 }
@@ -600,17 +551,15 @@ fn idle_chart(results: &[StepResults]) -> String {
 }
 
 fn flood_chart(results: &[StepResults]) -> String {
-    let series = per_step(results, |r| {
-        let median = median_by(&r.flood, flood::Outcome::sent_per_s);
-        median
-            .map(|o| vec![(0.0, o.freeze.as_secs_f64() * 1e3)])
-            .unwrap_or_default()
-    });
-    bar_chart(
-        "Flood: the longest time a full-speed reader got nothing",
-        "longest freeze (ms)",
-        &["flood".to_string()],
-        &series,
+    let title = "Flood: the longest time a full-speed reader got nothing";
+    let freeze = |r: &StepResults| {
+        let median = median_by(&r.flood, flood::Outcome::sent_per_s)?;
+        Some(median.freeze.as_secs_f64() * 1e3)
+    };
+    one_bar_each(
+        results,
+        [title, "longest freeze (ms)", "flood"],
+        freeze,
         None,
     )
 }
@@ -618,6 +567,176 @@ fn flood_chart(results: &[StepResults]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::check::Verdict;
+    use crate::server::CpuReading;
+    use crate::stats::Histogram;
+    use crate::target::Failures;
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    fn cpu(x: f64) -> CpuReading {
+        CpuReading {
+            server_cpu: Some(x),
+            loadgen_cpu: Some(x / 2.0),
+            server_rss_kib: Some(2048 + x as u64),
+            server_threads: Some(3),
+            server_maps: Some(40),
+        }
+    }
+
+    fn hist(base: u64) -> Histogram {
+        let mut h = Histogram::new();
+        for i in 0..100 {
+            h.record(base + i * 10_000);
+        }
+        h
+    }
+
+    fn fan(clients: usize, idle: usize, x: f64) -> fanout::Outcome {
+        fanout::Outcome {
+            server: "s".into(),
+            cfg: crate::bench::fanout_config(clients, idle, 0.0, 3.0),
+            sent: 300_000 + x as u64,
+            verdict: Verdict {
+                expected: 9,
+                delivered: 9_000_000 + x as u64,
+                ..Verdict::default()
+            },
+            latency: hist(1_000_000),
+            elapsed: Duration::from_secs(3),
+            cpu: cpu(x),
+            failures: Failures::new(),
+        }
+    }
+
+    /// Writes a report from made-up results, into `$LOADGEN_REPORT_DIR` if set (to compare
+    /// two versions of this file), else into a temporary folder, and checks its parts.
+    #[test]
+    fn a_report_from_made_up_results() {
+        let temp = std::env::temp_dir().join(format!("loadgen-report-{}", std::process::id()));
+        let dir = std::env::var("LOADGEN_REPORT_DIR").map_or(temp.clone(), PathBuf::from);
+        std::fs::create_dir_all(&dir).unwrap();
+        let plan = Plan::new(false);
+        let mut results = Vec::new();
+        for (i, name) in crate::bench::STEPS.iter().enumerate() {
+            let x = i as f64 * 10.0 + 1.0;
+            let step = |clients: usize, failure: Option<String>| capacity::Step {
+                clients,
+                connect: Duration::from_millis(10),
+                register: Duration::from_millis(20),
+                idle: cpu(x),
+                latency: hist(clients as u64 * 1000),
+                verdict: Verdict::default(),
+                failures: Failures::new(),
+                failure,
+            };
+            let mut steps = vec![step(100, None), step(1_000, None), step(2_000, None)];
+            if i == 1 {
+                steps.push(step(5_000, Some("ERR server-full x3".into())));
+            }
+            let capacity = if i == 2 {
+                Err("cannot start server".to_string())
+            } else {
+                Ok(capacity::Outcome {
+                    server: name.to_string(),
+                    idle_empty: cpu(x),
+                    steps,
+                })
+            };
+            let churn = |k: u64| churn::Outcome {
+                server: name.to_string(),
+                workers: 8,
+                duration: Duration::from_secs(3),
+                completed: 30_000 + k * 1000 + i as u64,
+                failures: Failures::new(),
+                lost: 0,
+                duplicated: k,
+                register: hist(100_000),
+                cycle: hist(200_000),
+                cpu: cpu(x),
+            };
+            let flood = |k: u64| flood::Outcome {
+                server: name.to_string(),
+                cfg: plan.flood.clone(),
+                lost: vec![k, 0],
+                verdict: Verdict::default(),
+                freeze: Duration::from_millis(30 + k),
+                send_time: Duration::from_millis(100 + k),
+                line_len: 205,
+                fates: [("ERR too-slow".to_string(), 90), ("open".to_string(), 10)].into(),
+                freed: if k == 1 {
+                    None
+                } else {
+                    Some(Duration::from_millis(1500))
+                },
+                peak_rss_kib: Some(9000),
+                failures: Failures::new(),
+            };
+            results.push(StepResults {
+                name: name.to_string(),
+                capacity,
+                fanout: vec![
+                    (
+                        100,
+                        vec![
+                            Ok(fan(100, 0, x)),
+                            Err("boom".into()),
+                            Ok(fan(100, 0, x + 5.0)),
+                        ],
+                    ),
+                    (1_000, vec![Err("all failed".into())]),
+                ],
+                bystanders: vec![
+                    (0, vec![Ok(fan(10, 0, x))]),
+                    (1_000, vec![Ok(fan(10, 1_000, x))]),
+                ],
+                churn: vec![Ok(churn(0)), Ok(churn(2)), Err("x".into())],
+                flood: vec![Ok(flood(0)), Ok(flood(1))],
+                deep: if i == 3 {
+                    vec![Ok(fan(1_000, 0, x))]
+                } else {
+                    Vec::new()
+                },
+            });
+        }
+        let load = ("0.1 0.2 0.3".to_string(), "1 2 3".to_string());
+        write(
+            &dir,
+            &plan,
+            &results,
+            &["step9"],
+            Duration::from_secs(7),
+            load,
+        )
+        .unwrap();
+        let md = std::fs::read_to_string(dir.join("REPORT.md")).unwrap();
+        for part in [
+            "## 1. Capacity",
+            "## 2. Churn",
+            "## 3. CPU at idle",
+            "## 4. Fan-out",
+        ] {
+            assert!(md.contains(part), "no {part:?} in the report");
+        }
+        assert!(md.contains("## 5. Flood") && md.contains("| step4_poll | 1,000 | 3,000,010 |"));
+        for chart in [
+            "clients_held",
+            "latency_p99",
+            "fanout_throughput",
+            "churn",
+            "idle_cpu",
+        ] {
+            let svg = std::fs::read_to_string(dir.join(format!("{chart}.svg"))).unwrap();
+            assert!(
+                svg.starts_with("<svg") && svg.ends_with("</svg>\n"),
+                "{chart}.svg"
+            );
+        }
+        if dir == temp {
+            let _ = std::fs::remove_dir_all(&temp);
+        }
+    }
 
     #[test]
     fn dates_are_civil() {

@@ -10,7 +10,6 @@ use crate::check::Checker;
 use crate::stats::Histogram;
 use crate::sys::{self, POLLERR, POLLHUP, POLLIN, POLLOUT, PollFd};
 use crate::wire::{self, CHURN, CLIENT, DATA, Encoder, Line, SYNC};
-use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpStream};
 use std::os::fd::AsRawFd;
@@ -36,24 +35,19 @@ static NEXT_SOURCE: AtomicU64 = AtomicU64::new(u64::MAX);
 /// leave other programs on the machine without a port to connect from.
 fn source_ports() -> std::ops::Range<u32> {
     static PORTS: OnceLock<std::ops::Range<u32>> = OnceLock::new();
-    PORTS
-        .get_or_init(|| {
-            let text = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-                .unwrap_or_default();
-            let mut bounds = text
-                .split_whitespace()
-                .filter_map(|n| n.parse::<u32>().ok());
-            let (low, high) = (
-                bounds.next().unwrap_or(32_768),
-                bounds.next().unwrap_or(60_999),
-            );
-            if low >= 20_000 {
-                10_000..low
-            } else {
-                (high + 1).max(1024)..65_536
-            }
-        })
-        .clone()
+    let outside_ephemeral = || {
+        let path = "/proc/sys/net/ipv4/ip_local_port_range";
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let mut bounds = text.split_whitespace().filter_map(|n| n.parse().ok());
+        let low = bounds.next().unwrap_or(32_768);
+        let high = bounds.next().unwrap_or(60_999);
+        if low >= 20_000 {
+            10_000..low
+        } else {
+            (high + 1).max(1024)..65_536
+        }
+    };
+    PORTS.get_or_init(outside_ephemeral).clone()
 }
 
 /// A source address never handed out before by this process: every port of
@@ -151,6 +145,12 @@ impl Conn {
         &mut self.out
     }
 
+    /// Queues its next data message, stamped `sent_ns`.
+    pub fn send(&mut self, encoder: &Encoder, sent_ns: u64) {
+        self.sent += 1;
+        encoder.put(&mut self.out, DATA, self.sent, sent_ns);
+    }
+
     pub fn pending_out(&self) -> usize {
         self.out.len()
     }
@@ -204,10 +204,6 @@ pub struct Tally {
     pub checker: Checker,
     /// Delivery latency of data messages, in nanoseconds.
     pub latency: Histogram,
-    /// `ERR <code>` lines received, by code.
-    pub errors: BTreeMap<String, u64>,
-    /// Lines that are not ours (someone else in the room) or not protocol at all.
-    pub other: u64,
     /// Churn messages seen, by churn id (1 = once; more is a duplicate).
     pub churn_seen: Vec<u8>,
     /// When the last checked message arrived (nanoseconds since the epoch).
@@ -219,8 +215,6 @@ impl Tally {
         Tally {
             checker,
             latency: Histogram::new(),
-            errors: BTreeMap::new(),
-            other: 0,
             churn_seen: Vec::new(),
             last_ns: 0,
         }
@@ -246,13 +240,12 @@ impl Tally {
                 self.latency.record(now.saturating_sub(msg.sent_ns));
                 self.last_ns = now;
             }
-            Line::Ours(_) => {}
             Line::Err(code) => {
-                let code = String::from_utf8_lossy(code).into_owned();
+                let code = String::from_utf8_lossy(code);
                 conn.failure.get_or_insert_with(|| format!("ERR {code}"));
-                *self.errors.entry(code).or_insert(0) += 1;
             }
-            Line::Other => self.other += 1,
+            // Someone else in the room, or not protocol at all.
+            Line::Ours(_) | Line::Other => {}
         }
     }
 }
@@ -292,40 +285,34 @@ pub struct Swarm {
     pub encoder: Encoder,
     pub tally: Tally,
     pub epoch: Instant,
-    /// Bytes received so far, all connections together.
-    pub received: u64,
 }
 
 impl Swarm {
-    pub fn new(encoder: Encoder, tally: Tally, epoch: Instant) -> Self {
+    /// An empty swarm whose messages have `size` bytes of text, checked by `checker`.
+    pub fn new(size: usize, checker: Checker) -> Self {
         Swarm {
             conns: Vec::new(),
             fds: Vec::new(),
             polled: Vec::new(),
             buf: vec![0; READ_BUF],
-            encoder,
-            tally,
-            epoch,
-            received: 0,
+            encoder: Encoder::new(size),
+            tally: Tally::new(checker),
+            epoch: Instant::now(),
         }
     }
 
-    /// Adds a connection for client `id` (see `connect`); returns its index.
-    pub fn add(&mut self, id: u32, prefix: u8, dst: SocketAddrV4) -> usize {
-        self.conns.push(connect(id, prefix, dst));
-        self.conns.len() - 1
-    }
-
     /// Moves the connections from `at` on into a swarm of their own (for another thread).
-    pub fn split_off(&mut self, at: usize, tally: Tally) -> Swarm {
-        let mut other = Swarm::new(self.encoder.clone(), tally, self.epoch);
+    pub fn split_off(&mut self, at: usize, checker: Checker) -> Swarm {
+        let mut other = Swarm::new(0, checker);
         other.conns = self.conns.split_off(at);
+        other.encoder = self.encoder.clone();
+        other.epoch = self.epoch;
         other
     }
 
     /// One round: poll every connection (at most `timeout_ms`), then connect, write and read
     /// whatever is ready. Returns the number of connections that had events.
-    pub fn turn(&mut self, timeout_ms: i32) -> io::Result<usize> {
+    pub fn turn(&mut self, timeout_ms: i32) -> Result<usize, String> {
         self.turn_some(timeout_ms, |_| true)
     }
 
@@ -336,7 +323,7 @@ impl Swarm {
         &mut self,
         timeout_ms: i32,
         wanted: impl Fn(&Conn) -> bool,
-    ) -> io::Result<usize> {
+    ) -> Result<usize, String> {
         self.fds.clear();
         self.polled.clear();
         for (i, conn) in self.conns.iter().enumerate() {
@@ -355,7 +342,8 @@ impl Swarm {
             });
             self.polled.push(i);
         }
-        let ready = sys::poll_fds(&mut self.fds, timeout_ms)?;
+        let ready =
+            sys::poll_fds(&mut self.fds, timeout_ms).map_err(|e| format!("poll failed: {e}"))?;
         if ready == 0 {
             return Ok(0);
         }
@@ -399,7 +387,6 @@ impl Swarm {
             encoder,
             tally,
             epoch,
-            received,
             ..
         } = self;
         let conn = &mut conns[i];
@@ -426,7 +413,6 @@ impl Swarm {
             // Without this the server's side of the connection waits for our delayed ACKs
             // (40 ms) whenever its congestion window, counted in packets, is used up.
             let _ = sys::quick_ack(stream.as_raw_fd());
-            *received += n as u64;
             conn.read_cap = conn.read_cap.map(|cap| cap - n);
             let now = now_ns(*epoch);
             let filled = &buf[..kept + n];

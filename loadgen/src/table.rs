@@ -73,6 +73,79 @@ impl Table {
     }
 }
 
+/// One column of a scenario's result: its header in the table and in the CSV (empty where it
+/// does not appear) and its cell in each. The table shows figures for reading (`1,234`), the
+/// CSV for computing (`1234`).
+pub struct Column {
+    pub table: &'static str,
+    pub csv: &'static str,
+    pub shown: String,
+    pub raw: String,
+}
+
+impl Table {
+    /// The one-row table (`csv` false) or CSV (`csv` true) of `columns`.
+    pub fn one_row(columns: &[Column], csv: bool) -> Table {
+        let mut t = Table {
+            headers: Vec::new(),
+            rows: vec![Vec::new()],
+        };
+        for c in columns {
+            let (header, cell) = if csv {
+                (c.csv, &c.raw)
+            } else {
+                (c.table, &c.shown)
+            };
+            if !header.is_empty() {
+                t.headers.push(header.to_string());
+                t.rows[0].push(cell.clone());
+            }
+        }
+        t
+    }
+}
+
+/// A column whose cell is written one way in the table and another in the CSV.
+pub fn column(table: &'static str, csv: &'static str, shown: String, raw: String) -> Column {
+    Column {
+        table,
+        csv,
+        shown,
+        raw,
+    }
+}
+
+/// A column written the same way in both.
+pub fn same(table: &'static str, csv: &'static str, cell: String) -> Column {
+    column(table, csv, cell.clone(), cell)
+}
+
+/// A count: `1,234` in the table, `1234` in the CSV.
+pub fn count(table: &'static str, csv: &'static str, n: u64) -> Column {
+    column(table, csv, thousands(n as f64), n.to_string())
+}
+
+/// A rate: `1,234` in the table, `1234` in the CSV.
+pub fn rate(table: &'static str, csv: &'static str, per_s: f64) -> Column {
+    column(table, csv, thousands(per_s), format!("{per_s:.0}"))
+}
+
+/// A CPU percentage: no decimal in the table, one in the CSV.
+pub fn cpu(table: &'static str, csv: &'static str, percent: Option<f64>) -> Column {
+    column(table, csv, opt(percent, 0), opt(percent, 1))
+}
+
+/// The `result` cell of the table: `ok` or what went wrong.
+pub fn result(problem: Option<String>) -> Column {
+    same("result", "", problem.unwrap_or_else(|| "ok".into()))
+}
+
+/// The table's cells of `columns`, in order.
+pub fn shown(columns: Vec<Column>) -> Vec<String> {
+    let in_table = columns.into_iter().filter(|c| !c.table.is_empty());
+    in_table.map(|c| c.shown).collect()
+}
+
 fn cell(row: &[String], c: usize) -> &str {
     row.get(c).map_or("", String::as_str)
 }
@@ -119,6 +192,16 @@ pub fn ms(ns: Option<u64>) -> String {
             }
         }
     }
+}
+
+/// KiB as MiB with one decimal, or `-`.
+pub fn mib(kib: Option<u64>) -> String {
+    opt(kib.map(|k| k as f64 / 1024.0), 1)
+}
+
+/// A whole number without separators, or `-`.
+pub fn whole(n: Option<u64>) -> String {
+    n.map_or_else(|| "-".into(), |n| n.to_string())
 }
 
 /// An optional figure with `digits` decimals, or `-`.

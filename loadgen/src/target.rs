@@ -42,13 +42,9 @@ impl Target {
         })
     }
 
-    /// A server someone else runs; checks that something accepts connections there.
+    /// A server someone else runs (on loopback: main checks that); checks that something
+    /// accepts connections there.
     pub fn at(addr: SocketAddrV4) -> Result<Target, String> {
-        if !addr.ip().is_loopback() {
-            return Err(format!(
-                "{addr} is not a loopback address: loadgen only loads this machine"
-            ));
-        }
         TcpStream::connect_timeout(&SocketAddr::V4(addr), Duration::from_secs(2))
             .map_err(|e| format!("cannot connect to the server at {addr}: {e}"))?;
         Ok(Target { addr, server: None })
@@ -119,16 +115,13 @@ pub fn connect_clients(
                 continue;
             }
             if now.duration_since(conn.opened) > DROPPED_AFTER {
-                *conn = retry(conn, target.addr);
+                // Its SYN was dropped: the same client again, on a new connection.
+                *conn = client(conn.id, conn.named, target.addr);
             }
             connecting += 1;
         }
         while next < ids.end && connecting < MAX_CONNECTING {
-            let i = swarm.add(next, CLIENT, target.addr);
-            if !register {
-                swarm.conns[i].out_mut().clear();
-                swarm.conns[i].named = false;
-            }
+            swarm.conns.push(client(next, register, target.addr));
             next += 1;
             connecting += 1;
         }
@@ -152,21 +145,49 @@ pub fn connect_clients(
             return Ok(failures);
         }
         // Only the connections still on their way: the others wait for nothing now.
-        swarm
-            .turn_some(1, |c| c.state == State::Connecting || c.pending_out() > 0)
-            .map_err(|e| format!("poll failed: {e}"))?;
+        swarm.turn_some(1, |c| c.state == State::Connecting || c.pending_out() > 0)?;
         target.alive()?;
     }
 }
 
-/// A new connection in place of `conn`, whose SYN was dropped: same client, same queued line.
-fn retry(conn: &Conn, dst: SocketAddrV4) -> Conn {
-    let mut fresh = crate::swarm::connect(conn.id, CLIENT, dst);
-    fresh.named = conn.named;
-    if !conn.named {
-        fresh.out_mut().clear();
+/// Connects the clients `ids` and proves that the server registered them all (see `sync`);
+/// `scenario` names the scenario in the errors.
+pub fn connect_and_register(
+    swarm: &mut Swarm,
+    ids: Range<u32>,
+    target: &mut Target,
+    deadline: Instant,
+    scenario: &str,
+) -> Result<(), String> {
+    let n = ids.len();
+    let failures = connect_clients(swarm, ids, true, target, deadline)?;
+    if !failures.is_empty() {
+        let why = describe(&failures);
+        return Err(format!("{scenario}: could not connect {n} clients: {why}"));
     }
-    fresh
+    let unconfirmed = sync(swarm, 0, target, deadline)?;
+    if unconfirmed > 0 {
+        let addr = target.addr;
+        return Err(format!(
+            "{scenario}: {unconfirmed} clients never received a message: is {addr} a chat server?"
+        ));
+    }
+    let failures = failures_in(swarm, 0..swarm.conns.len());
+    if !failures.is_empty() {
+        let why = describe(&failures);
+        return Err(format!("{scenario}: could not register {n} clients: {why}"));
+    }
+    Ok(())
+}
+
+/// A connection for client `id`, with its `USER` line queued if it is to `register`.
+fn client(id: u32, register: bool, dst: SocketAddrV4) -> Conn {
+    let mut conn = crate::swarm::connect(id, CLIENT, dst);
+    if !register {
+        conn.out_mut().clear();
+        conn.named = false;
+    }
+    conn
 }
 
 /// Client `prober` sends sync probes until every other open, named client got one (or was
@@ -205,10 +226,8 @@ pub fn sync(
             return Ok(waiting);
         }
         if let Some(why) = &swarm.conns[prober].failure {
-            return Err(format!(
-                "the probing client {} failed: {why}",
-                crate::wire::name(CLIENT, swarm.conns[prober].id)
-            ));
+            let name = crate::wire::name(CLIENT, swarm.conns[prober].id);
+            return Err(format!("the probing client {name} failed: {why}"));
         }
         if answered && now >= next_probe {
             seq += 1;
@@ -217,7 +236,7 @@ pub fn sync(
             encoder.put(conns[prober].out_mut(), SYNC, seq, sent_ns);
             next_probe = now + SYNC_EVERY;
         }
-        swarm.turn(10).map_err(|e| format!("poll failed: {e}"))?;
+        swarm.turn(10)?;
         target.alive()?;
     }
 }

@@ -90,6 +90,11 @@ impl Encoder {
         }
     }
 
+    /// Length of the line a client sends (with the newline).
+    pub fn sent_len(&self) -> usize {
+        self.template.len()
+    }
+
     /// Length of the line the server delivers for this message (with the newline).
     pub fn delivered_len(&self) -> usize {
         self.template.len() + NAME_LEN + 1
@@ -352,7 +357,7 @@ mod speed {
         let mut checker = Checker::new(vec![100], 100);
         let mut hist = Histogram::new();
         let start = std::time::Instant::now();
-        let cpu_before = crate::server::Usage::of(None).unwrap();
+        let meter = crate::server::CpuMeter::start(None);
         let rounds = 100;
         let mut lines = 0u64;
         for round in 0..rounds {
@@ -370,11 +375,7 @@ mod speed {
             }
         }
         let secs = start.elapsed().as_secs_f64();
-        let cpu = crate::server::Usage::of(None)
-            .unwrap()
-            .cpu_percent_since(&cpu_before)
-            / 100.0
-            * secs;
+        let cpu = meter.read().loadgen_cpu.unwrap() / 100.0 * secs;
         println!(
             "wall {:.1} ns/line, cpu {:.1} ns/line",
             secs * 1e9 / lines as f64,
