@@ -427,8 +427,10 @@ fn method(md: &mut String, plan: &Plan) {
          drives its sockets with poll(2) and checks every delivery. `capacity` steps up to {} \
          clients, idles {:.1} s at each step (CPU sampled) and sends {} probes; a step passes \
          when every client registered, nothing was lost and p99 < 1 s. `fanout` sends for \
-         {:.0} s, `churn` keeps {} connections in flight for {:.0} s. Other figures are the \
-         median of {} runs (every run's in \"runs\"); capacity runs once.\n",
+         {:.0} s, `churn` keeps {} connections in flight for {:.0} s (each connects, sends \
+         `USER` and `MSG`, closes; time to register runs from connect until a watcher gets that \
+         `MSG`). Other figures are the median of {} runs (every run's in \"runs\"); capacity \
+         runs once.\n",
         thousands(plan.capacity_max as f64),
         plan.idle.as_secs_f64(),
         plan.probes,
