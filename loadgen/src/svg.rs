@@ -5,6 +5,7 @@
 //! margins for the title, the axis labels and the legend on the right.
 
 use std::fmt::Write;
+use std::iter::successors;
 
 const WIDTH: f64 = 760.0;
 const HEIGHT: f64 = 420.0;
@@ -38,69 +39,50 @@ impl Scale {
     /// A scale covering `values`: linear ones start at 0 and end on a round number, log ones
     /// span whole powers of ten.
     fn covering(values: impl Iterator<Item = f64>, log: bool) -> Scale {
-        let values: Vec<f64> = values
-            .filter(|v| v.is_finite() && (!log || *v > 0.0))
-            .collect();
-        let max = values.iter().copied().fold(f64::MIN, f64::max);
-        let min = values.iter().copied().fold(f64::MAX, f64::min);
-        if values.is_empty() {
-            return Scale {
-                low: if log { 1.0 } else { 0.0 },
-                high: if log { 10.0 } else { 1.0 },
-                log,
-            };
-        }
-        if log {
+        let (min, max) = extent(values.filter(|v| v.is_finite() && (!log || *v > 0.0)));
+        let (low, high) = if min > max {
+            // No values.
+            if log { (1.0, 10.0) } else { (0.0, 1.0) }
+        } else if log {
             // A value on a power of ten gets a decade below it, so no bar is empty.
             let low = 10f64.powf((min.log10() - 1e-9).floor());
-            let high = nice_ceiling(max).max(low * 10.0);
-            Scale { low, high, log }
+            (low, nice_ceiling(max).max(low * 10.0))
         } else {
-            Scale {
-                low: 0.0,
-                high: nice_ceiling(max.max(min.abs()).max(1e-9)),
-                log,
-            }
-        }
+            (0.0, nice_ceiling(max.max(min.abs()).max(1e-9)))
+        };
+        Scale { low, high, log }
     }
 
     /// Position of `value` between 0 (low end) and 1 (high end), clamped.
     fn fraction(&self, value: f64) -> f64 {
-        let f = if self.log {
-            (value.max(self.low).log10() - self.low.log10())
-                / (self.high.log10() - self.low.log10())
-        } else {
-            (value - self.low) / (self.high - self.low)
-        };
-        f.clamp(0.0, 1.0)
+        let at = |v: f64| if self.log { v.max(self.low).log10() } else { v };
+        ((at(value) - at(self.low)) / (at(self.high) - at(self.low))).clamp(0.0, 1.0)
     }
 
     fn ticks(&self) -> Vec<f64> {
-        if self.log {
-            // Powers of ten, and 2 and 5 times them when the axis spans three decades or less.
-            let steps: &[f64] = if self.high / self.low <= 1000.0 {
-                &[1.0, 2.0, 5.0]
-            } else {
-                &[1.0]
-            };
-            let mut ticks = Vec::new();
-            let mut decade = self.low;
-            while decade <= self.high * 1.0001 {
-                ticks.extend(
-                    steps
-                        .iter()
-                        .map(|m| m * decade)
-                        .filter(|&t| t <= self.high * 1.0001),
-                );
-                decade *= 10.0;
-            }
-            return ticks;
+        if !self.log {
+            let step = nice_ceiling(self.high / 5.0);
+            let count = (self.high / step).round() as usize;
+            return (0..=count).map(|i| i as f64 * step).collect();
         }
-        let step = nice_ceiling(self.high / 5.0);
-        (0..=((self.high / step).round() as usize))
-            .map(|i| i as f64 * step)
-            .collect()
+        // Powers of ten, and 2 and 5 times them when the axis spans three decades or less.
+        let steps: &[f64] = if self.high / self.low <= 1000.0 {
+            &[1.0, 2.0, 5.0]
+        } else {
+            &[1.0]
+        };
+        let end = self.high * 1.0001;
+        let decades = successors(Some(self.low), |d| Some(d * 10.0)).take_while(|&d| d <= end);
+        let ticks = decades.flat_map(|d| steps.iter().map(move |m| m * d));
+        ticks.filter(|&t| t <= end).collect()
     }
+}
+
+/// The smallest and the largest of `values`, or (f64::MAX, f64::MIN) if there are none.
+fn extent(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    values.fold((f64::MAX, f64::MIN), |(min, max), v| {
+        (min.min(v), max.max(v))
+    })
 }
 
 /// The smallest of 1, 2, 2.5, 5 or 10 times a power of ten that is at least `value`.
@@ -121,12 +103,10 @@ pub fn short(value: f64) -> String {
         v if v >= 1e3 => (value / 1e3, "k"),
         _ => (value, ""),
     };
-    let decimals = if scaled.abs() >= 100.0 {
-        0
-    } else if scaled.abs() >= 10.0 {
-        1
-    } else {
-        2
+    let decimals = match scaled.abs() {
+        v if v >= 100.0 => 0,
+        v if v >= 10.0 => 1,
+        _ => 2,
     };
     let text = format!("{scaled:.decimals$}");
     let text = if text.contains('.') {
@@ -150,21 +130,13 @@ struct Canvas {
 }
 
 impl Canvas {
+    /// The document's head: its background and `title`.
     fn new(title: &str) -> Canvas {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" width=\"{WIDTH}\" height=\"{HEIGHT}\">"
-        );
-        let _ = writeln!(
-            out,
-            "<rect x=\"0\" y=\"0\" width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"white\"/>"
-        );
-        let _ = writeln!(
-            out,
-            "<text x=\"{:.1}\" y=\"24.0\" text-anchor=\"middle\" {FONT}><tspan font-weight=\"bold\">{}</tspan></text>",
-            WIDTH / 2.0,
-            escape(title)
+        let (x, title) = (WIDTH / 2.0, escape(title));
+        let out = format!(
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" width=\"{WIDTH}\" height=\"{HEIGHT}\">\n\
+             <rect x=\"0\" y=\"0\" width=\"{WIDTH}\" height=\"{HEIGHT}\" fill=\"white\"/>\n\
+             <text x=\"{x:.1}\" y=\"24.0\" text-anchor=\"middle\" {FONT}><tspan font-weight=\"bold\">{title}</tspan></text>\n"
         );
         Canvas { out }
     }
@@ -226,14 +198,12 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
     let points = || series.iter().flat_map(|s| s.points.iter().copied());
     let xs = Scale::covering(points().map(|p| p.0), true);
     let ys = Scale::covering(points().map(|p| p.1), true);
-    let at = |(x, y): (f64, f64)| {
-        let x = LEFT + xs.fraction(x) * (RIGHT - LEFT);
-        (x, BOTTOM - ys.fraction(y) * (BOTTOM - TOP))
-    };
+    let x_at = |x| LEFT + xs.fraction(x) * (RIGHT - LEFT);
+    let at = |(x, y): (f64, f64)| (x_at(x), BOTTOM - ys.fraction(y) * (BOTTOM - TOP));
     let mut canvas = Canvas::new(title);
     canvas.y_axis(&ys, y_label);
     for tick in xs.ticks() {
-        let x = LEFT + xs.fraction(tick) * (RIGHT - LEFT);
+        let x = x_at(tick);
         canvas.line((x, BOTTOM), (x, BOTTOM + 5.0), "black", 1.0);
         canvas.text((x, BOTTOM + 18.0), "middle", &short(tick));
     }
@@ -271,14 +241,10 @@ pub fn bar_chart(
     ceiling: Option<(f64, &str)>,
 ) -> String {
     let value = |s: &Series, g: usize| s.points.iter().find(|p| p.0 == g as f64).map(|p| p.1);
-    let values: Vec<f64> = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.1))
-        .collect();
-    let min = values.iter().copied().fold(f64::MAX, f64::min);
-    let max = values.iter().copied().fold(0.0, f64::max);
+    let values = || series.iter().flat_map(|s| s.points.iter().map(|p| p.1));
+    let (min, max) = extent(values());
     let log = min > 0.0 && max / min >= LOG_SPAN;
-    let ys = Scale::covering(values.into_iter().chain(ceiling.map(|c| c.0)), log);
+    let ys = Scale::covering(values().chain(ceiling.map(|c| c.0)), log);
     let mut canvas = Canvas::new(title);
     let scale = if log { " (log scale)" } else { "" };
     canvas.y_axis(&ys, &format!("{y_label}{scale}"));
