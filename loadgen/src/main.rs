@@ -87,21 +87,19 @@ impl From<Usage> for Fail {
 fn main() -> ExitCode {
     progress_clock();
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    match run(&argv) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Fail::Usage(message)) => {
-            eprintln!("loadgen: {message}");
-            ExitCode::from(2)
-        }
-        Err(Fail::Run(message)) => {
-            eprintln!("loadgen: {message}");
-            ExitCode::from(1)
-        }
-    }
+    let (status, message) = match run(&argv) {
+        Ok(()) => return ExitCode::SUCCESS,
+        Err(Fail::Usage(message)) => (2, message),
+        Err(Fail::Run(message)) => (1, message),
+    };
+    eprintln!("loadgen: {message}");
+    ExitCode::from(status)
 }
 
 const COMMON: [&str; 4] = ["--server", "--server-arg", "--addr", "--size"];
 
+/// Runs the scenario `argv` names. Each `run_<scenario>` parses its options, runs, prints
+/// its results and returns what went wrong in the run, if anything: that fails loadgen.
 fn run(argv: &[String]) -> Result<(), Fail> {
     let Some((command, rest)) = argv.split_first() else {
         return Err(Fail::Usage(format!("no scenario given\n{USAGE}")));
@@ -110,23 +108,27 @@ fn run(argv: &[String]) -> Result<(), Fail> {
         sys::raise_fd_limit().map_err(|e| format!("cannot read the open-file limit: {e}"))?;
     // Descriptors loadgen needs besides its client sockets (stdio, pipes, /proc files).
     let max_clients = (fd_limit as usize).saturating_sub(64);
-    match command.as_str() {
-        "capacity" => run_capacity(command, rest, max_clients),
-        "fanout" => run_fanout(command, rest, max_clients),
-        "flood" => run_flood(command, rest, max_clients),
-        "churn" => run_churn(command, rest, max_clients),
-        "bench" => run_bench(command, rest),
+    let problem = match command.as_str() {
+        "capacity" => run_capacity(rest, max_clients)?,
+        "fanout" => run_fanout(rest, max_clients)?,
+        "flood" => run_flood(rest, max_clients)?,
+        "churn" => run_churn(rest, max_clients)?,
+        "bench" => return run_bench(command, rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
-            Ok(())
+            return Ok(());
         }
-        other => Err(Fail::Usage(format!("unknown scenario {other:?}\n{USAGE}"))),
+        other => return Err(Fail::Usage(format!("unknown scenario {other:?}\n{USAGE}"))),
+    };
+    match problem {
+        Some(p) => Err(Fail::Run(format!("{command}: {p}"))),
+        None => Ok(()),
     }
 }
 
-fn run_capacity(command: &str, rest: &[String], max_clients: usize) -> Result<(), Fail> {
+fn run_capacity(rest: &[String], max_clients: usize) -> Result<Option<String>, Fail> {
     let own = "--max --steps --probes --interval-ms --idle-ms";
-    let args = parse(command, rest, own)?;
+    let args = parse("capacity", rest, own)?;
     let max = args.get("--max", 19_900, 2..=max_clients)?;
     let steps = match args.value("--steps") {
         Some(list) => parse_steps(&list, max)?,
@@ -141,21 +143,19 @@ fn run_capacity(command: &str, rest: &[String], max_clients: usize) -> Result<()
     };
     let outcome = capacity::run(&cfg, &mut target(&args)?)?;
     let summary = outcome.summary();
-    let problem = match outcome.held() {
-        Some(_) => None,
-        None => Some(format!("no step passed: {summary}")),
-    };
-    if !args.flag("--csv") {
+    if args.flag("--csv") {
+        show(&args, &outcome.csv());
+    } else {
         print!("{}", outcome.table().render());
         println!("{}: {summary}", outcome.server);
-        return problem.map_or(Ok(()), |p| Err(Fail::Run(format!("{command}: {p}"))));
     }
-    show(&args, &outcome.csv(), command, problem)
+    let failed = outcome.held().is_none();
+    Ok(failed.then(|| format!("no step passed: {summary}")))
 }
 
-fn run_fanout(command: &str, rest: &[String], max_clients: usize) -> Result<(), Fail> {
+fn run_fanout(rest: &[String], max_clients: usize) -> Result<Option<String>, Fail> {
     let own = "--clients --senders --rate --duration --window --threads --idle";
-    let args = parse(command, rest, own)?;
+    let args = parse("fanout", rest, own)?;
     let clients = args.get("--clients", 100, 2..=max_clients)?;
     let cfg = fanout::Config {
         clients,
@@ -168,15 +168,14 @@ fn run_fanout(command: &str, rest: &[String], max_clients: usize) -> Result<(), 
         idle: args.get("--idle", 0, 0..=max_clients - clients)?,
     };
     let outcome = fanout::run(&cfg, &mut target(&args)?)?;
-    let problem = outcome
-        .problem()
-        .map(|p| format!("delivery check failed: {p}"));
-    show(&args, &outcome.columns(), command, problem)
+    show(&args, &outcome.columns());
+    let problem = outcome.problem();
+    Ok(problem.map(|p| format!("delivery check failed: {p}")))
 }
 
-fn run_flood(command: &str, rest: &[String], max_clients: usize) -> Result<(), Fail> {
+fn run_flood(rest: &[String], max_clients: usize) -> Result<Option<String>, Fail> {
     let own = "--messages --readers --paced --reader-rate --non-readers";
-    let args = parse(command, rest, own)?;
+    let args = parse("flood", rest, own)?;
     let readers = args.get("--readers", 2, 1..=1000)?;
     let cfg = flood::Config {
         messages: args.get("--messages", 50_000, 1..=100_000_000)?,
@@ -187,18 +186,20 @@ fn run_flood(command: &str, rest: &[String], max_clients: usize) -> Result<(), F
         non_readers: args.get("--non-readers", 100, 0..=max_clients - readers - 1)?,
     };
     let outcome = flood::run(&cfg, &mut target(&args)?)?;
-    show(&args, &outcome.columns(), command, outcome.problem())
+    show(&args, &outcome.columns());
+    Ok(outcome.problem())
 }
 
-fn run_churn(command: &str, rest: &[String], max_clients: usize) -> Result<(), Fail> {
-    let args = parse(command, rest, "--workers --duration")?;
+fn run_churn(rest: &[String], max_clients: usize) -> Result<Option<String>, Fail> {
+    let args = parse("churn", rest, "--workers --duration")?;
     let cfg = churn::Config {
         workers: args.get("--workers", 8, 1..=max_clients - 2)?,
         duration: seconds(&args, "--duration")?,
         size: size(&args)?,
     };
     let outcome = churn::run(&cfg, &mut target(&args)?)?;
-    show(&args, &outcome.columns(), command, outcome.problem())
+    show(&args, &outcome.columns());
+    Ok(outcome.problem())
 }
 
 fn run_bench(command: &str, rest: &[String]) -> Result<(), Fail> {
@@ -234,15 +235,11 @@ fn seconds(args: &Args, name: &str) -> Result<Duration, Usage> {
 }
 
 fn parse_steps(list: &str, max: usize) -> Result<Vec<usize>, Usage> {
-    let not_numbers = || {
-        Usage(format!(
-            "capacity: --steps {list:?} is not a list of numbers"
-        ))
+    let parsed: Result<Vec<usize>, _> = list.split(',').map(|s| s.trim().parse()).collect();
+    let Ok(steps) = parsed else {
+        let why = format!("capacity: --steps {list:?} is not a list of numbers");
+        return Err(Usage(why));
     };
-    let steps: Vec<usize> = list
-        .split(',')
-        .map(|s| s.trim().parse().map_err(|_| not_numbers()))
-        .collect::<Result<_, _>>()?;
     if steps.is_empty() || steps.windows(2).any(|w| w[0] >= w[1]) || steps[0] < 2 {
         return Err(Usage("capacity: --steps must rise, from at least 2".into()));
     }
@@ -251,43 +248,31 @@ fn parse_steps(list: &str, max: usize) -> Result<Vec<usize>, Usage> {
 
 /// The server: started from `--server`, or reached at `--addr` (default 127.0.0.1:7878).
 fn target(args: &Args) -> Result<Target, Fail> {
-    let (server, addr) = (args.value("--server"), args.value("--addr"));
-    let usage = |why: String| Err(Fail::Usage(why));
-    if let Some(path) = server {
+    let addr = args.value("--addr");
+    if let Some(path) = args.value("--server") {
         if addr.is_some() {
-            return usage("give either --server or --addr, not both".into());
+            let why = "give either --server or --addr, not both";
+            return Err(Fail::Usage(why.into()));
         }
         return Ok(Target::start(Path::new(&path), &args.all("--server-arg"))?);
     }
     let text = addr.unwrap_or_else(|| "127.0.0.1:7878".into());
     let Ok(addr) = text.parse::<SocketAddrV4>() else {
-        return usage(format!(
-            "--addr {text:?} is not an IPv4 address with a port"
-        ));
+        let why = format!("--addr {text:?} is not an IPv4 address with a port");
+        return Err(Fail::Usage(why));
     };
     if !addr.ip().is_loopback() {
-        return usage(format!(
-            "--addr {addr}: only loopback addresses (127.x.x.x) may be loaded"
-        ));
+        let why = format!("--addr {addr}: only loopback addresses (127.x.x.x) may be loaded");
+        return Err(Fail::Usage(why));
     }
     Ok(Target::at(addr)?)
 }
 
-/// Prints a scenario's result row (as an aligned table, or as CSV with `--csv`), then fails
-/// if the run had a `problem`.
-fn show(
-    args: &Args,
-    columns: &[Column],
-    command: &str,
-    problem: Option<String>,
-) -> Result<(), Fail> {
+/// Prints a scenario's result row: as an aligned table, or as CSV with `--csv`.
+fn show(args: &Args, columns: &[Column]) {
     let csv = args.flag("--csv");
     let table = Table::one_row(columns, csv);
     print!("{}", if csv { table.csv() } else { table.render() });
-    match problem {
-        Some(p) => Err(Fail::Run(format!("{command}: {p}"))),
-        None => Ok(()),
-    }
 }
 
 fn own_dir() -> Option<PathBuf> {
