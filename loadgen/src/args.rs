@@ -1,5 +1,7 @@
 //! A small command-line parser: `--name VALUE`, `--name=VALUE` and bare `--flag`s.
 
+use std::fmt::Display;
+use std::ops::RangeInclusive;
 use std::str::FromStr;
 
 /// A command line loadgen cannot run: what is wrong with it.
@@ -68,14 +70,9 @@ impl Args {
     }
 
     /// The value of `name` parsed as a `T`, or `default`; must lie in `range`.
-    pub fn get<T>(
-        &self,
-        name: &str,
-        default: T,
-        range: std::ops::RangeInclusive<T>,
-    ) -> Result<T, Usage>
+    pub fn get<T>(&self, name: &str, default: T, range: RangeInclusive<T>) -> Result<T, Usage>
     where
-        T: FromStr + PartialOrd + std::fmt::Display + Copy,
+        T: FromStr + PartialOrd + Display + Copy,
     {
         let Some(text) = self.value(name) else {
             return Ok(default);

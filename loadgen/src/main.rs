@@ -120,10 +120,7 @@ fn run(argv: &[String]) -> Result<(), Fail> {
         }
         other => return Err(Fail::Usage(format!("unknown scenario {other:?}\n{USAGE}"))),
     };
-    match problem {
-        Some(p) => Err(Fail::Run(format!("{command}: {p}"))),
-        None => Ok(()),
-    }
+    problem.map_or(Ok(()), |p| Err(Fail::Run(format!("{command}: {p}"))))
 }
 
 fn run_capacity(rest: &[String], max_clients: usize) -> Result<Option<String>, Fail> {
@@ -212,9 +209,8 @@ fn run_bench(command: &str, rest: &[String]) -> Result<(), Fail> {
     };
     let out = PathBuf::from(args.value("--out").unwrap_or_else(|| "bench/runs".into()));
     if out.ends_with("reference") {
-        return Err(Fail::Usage(
-            "bench: bench/reference holds the committed report; write elsewhere".into(),
-        ));
+        let why = "bench: bench/reference holds the committed report; write elsewhere";
+        return Err(Fail::Usage(why.into()));
     }
     Ok(bench::run(args.flag("--quick"), &out, &bin_dir)?)
 }
@@ -230,8 +226,8 @@ fn size(args: &Args) -> Result<usize, Usage> {
 }
 
 fn seconds(args: &Args, name: &str) -> Result<Duration, Usage> {
-    let seconds = args.get(name, 5.0, 0.1..=3600.0)?;
-    Ok(Duration::from_secs_f64(seconds))
+    args.get(name, 5.0, 0.1..=3600.0)
+        .map(Duration::from_secs_f64)
 }
 
 fn parse_steps(list: &str, max: usize) -> Result<Vec<usize>, Usage> {

@@ -60,11 +60,9 @@ impl Server {
             Err(NotListening::Closed) => {
                 // Give the exit and the last stderr lines a moment to arrive.
                 thread::sleep(Duration::from_millis(100));
-                let how = match process.exit_status() {
-                    Ok(Some(status)) => format!(" ({status}){}", stderr_tail(&process)),
-                    _ => stderr_tail(&process),
-                };
-                format!("exited before listening{how}")
+                let status = process.exit_status().ok().flatten();
+                let status = status.map_or(String::new(), |s| format!(" ({s})"));
+                format!("exited before listening{status}{}", stderr_tail(&process))
             }
         };
         Err(format!("{name} {why}"))
@@ -76,14 +74,9 @@ impl Server {
 
     /// `Some(description)` once the server has exited.
     pub fn exited(&mut self) -> Option<String> {
-        match self.process.exit_status() {
-            Ok(Some(status)) => Some(format!(
-                "{} {status}{}",
-                self.name,
-                stderr_tail(&self.process)
-            )),
-            _ => None,
-        }
+        let status = self.process.exit_status().ok().flatten()?;
+        let tail = stderr_tail(&self.process);
+        Some(format!("{} {status}{tail}", self.name))
     }
 }
 

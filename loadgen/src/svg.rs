@@ -4,7 +4,6 @@
 //! Everything is drawn inside a fixed `WIDTH` x `HEIGHT` view box; the plot area leaves
 //! margins for the title, the axis labels and the legend on the right.
 
-use std::fmt::Write;
 use std::iter::successors;
 
 const WIDTH: f64 = 760.0;
@@ -142,24 +141,21 @@ impl Canvas {
     }
 
     fn line(&mut self, (x1, y1): (f64, f64), (x2, y2): (f64, f64), colour: &str, width: f64) {
-        let _ = writeln!(
-            self.out,
-            "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" stroke=\"{colour}\" stroke-width=\"{width}\"/>"
+        self.out += &format!(
+            "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\" stroke=\"{colour}\" stroke-width=\"{width}\"/>\n"
         );
     }
 
     fn rect(&mut self, x: f64, y: f64, width: f64, height: f64, colour: &str) {
-        let _ = writeln!(
-            self.out,
-            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"{height:.1}\" fill=\"{colour}\"/>"
+        self.out += &format!(
+            "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{width:.1}\" height=\"{height:.1}\" fill=\"{colour}\"/>\n"
         );
     }
 
     /// `content` at (x, y), `anchor`ed `start`, `middle` or `end`.
     fn text(&mut self, (x, y): (f64, f64), anchor: &str, content: &str) {
-        let _ = writeln!(
-            self.out,
-            "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"{anchor}\" {FONT}>{}</text>",
+        self.out += &format!(
+            "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"{anchor}\" {FONT}>{}</text>\n",
             escape(content)
         );
     }
@@ -174,9 +170,8 @@ impl Canvas {
         }
         self.line((LEFT, TOP), (LEFT, BOTTOM), "black", 1.0);
         let (x, y) = (18.0, (TOP + BOTTOM) / 2.0);
-        let _ = writeln!(
-            self.out,
-            "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 {x:.1} {y:.1})\" {FONT}>{}</text>",
+        self.out += &format!(
+            "<text x=\"{x:.1}\" y=\"{y:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 {x:.1} {y:.1})\" {FONT}>{}</text>\n",
             escape(label)
         );
     }
@@ -188,7 +183,7 @@ impl Canvas {
             self.rect(RIGHT + 20.0, y - 9.0, 14.0, 10.0, s.colour);
             self.text((RIGHT + 40.0, y), "start", &s.name);
         }
-        self.out.push_str("</svg>\n");
+        self.out += "</svg>\n";
         self.out
     }
 }
@@ -218,8 +213,8 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series]) 
         }
         for &p in &sorted {
             let ((x, y), colour) = (at(p), s.colour);
-            let dot = format!("<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3.5\" fill=\"{colour}\"/>");
-            canvas.out.push_str(&(dot + "\n"));
+            canvas.out +=
+                &format!("<circle cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"3.5\" fill=\"{colour}\"/>\n");
         }
     }
     canvas.finish(series)
@@ -254,9 +249,8 @@ pub fn bar_chart(
         let y = BOTTOM - ys.fraction(at) * (BOTTOM - TOP);
         let key = TOP + 10.0 + 22.0 * series.len() as f64;
         for (x1, x2, y) in [(LEFT, RIGHT, y), (RIGHT + 20.0, RIGHT + 34.0, key - 4.0)] {
-            let _ = writeln!(
-                canvas.out,
-                "<line x1=\"{x1}\" y1=\"{y:.1}\" x2=\"{x2}\" y2=\"{y:.1}\" stroke=\"black\" stroke-dasharray=\"6 4\"/>"
+            canvas.out += &format!(
+                "<line x1=\"{x1}\" y1=\"{y:.1}\" x2=\"{x2}\" y2=\"{y:.1}\" stroke=\"black\" stroke-dasharray=\"6 4\"/>\n"
             );
         }
         for (i, line) in text.lines().enumerate() {
@@ -267,8 +261,7 @@ pub fn bar_chart(
     let bar_width = group_width * 0.8 / series.len().max(1) as f64;
     for (g, group) in groups.iter().enumerate() {
         let left = LEFT + g as f64 * group_width + group_width * 0.1;
-        let middle = left + group_width * 0.4;
-        canvas.text((middle, BOTTOM + 18.0), "middle", group);
+        canvas.text((left + group_width * 0.4, BOTTOM + 18.0), "middle", group);
         for (i, s) in series.iter().enumerate() {
             let Some(v) = value(s, g) else { continue };
             let height = ys.fraction(v) * (BOTTOM - TOP);

@@ -118,15 +118,12 @@ pub fn quick_ack(fd: c_int) -> io::Result<()> {
 
 /// Raises the soft limit on open files to the hard limit; returns the limit now in force.
 pub fn raise_fd_limit() -> io::Result<u64> {
-    let mut limit = RLimit { cur: 0, max: 0 };
-    // SAFETY: `limit` is a valid, writable rlimit struct.
-    cvt(unsafe { getrlimit(RLIMIT_NOFILE, &mut limit) })?;
-    if limit.cur < limit.max {
-        limit.cur = limit.max;
-        // SAFETY: `limit` is a valid rlimit struct; the kernel only reads it.
-        cvt(unsafe { setrlimit(RLIMIT_NOFILE, &limit) })?;
+    let (soft, max) = limits(RLIMIT_NOFILE)?;
+    if soft < max {
+        // SAFETY: the rlimit struct is valid for the call; the kernel only reads it.
+        cvt(unsafe { setrlimit(RLIMIT_NOFILE, &RLimit { cur: max, max }) })?;
     }
-    Ok(limit.cur)
+    Ok(max)
 }
 
 /// The soft and hard limits of `resource` (`RLIMIT_NOFILE`, `RLIMIT_NPROC`).
