@@ -201,11 +201,10 @@ fn run_churn(rest: &[String], max_clients: usize) -> Result<Option<String>, Fail
 
 fn run_bench(command: &str, rest: &[String]) -> Result<(), Fail> {
     let args = Args::parse(command, rest, &["--out", "--bin-dir"], &["--quick"])?;
-    let bin_dir = match args.value("--bin-dir") {
-        Some(dir) => PathBuf::from(dir),
-        None => own_dir().ok_or_else(|| {
-            Fail::Usage("cannot tell loadgen's own directory; give --bin-dir".into())
-        })?,
+    let own_dir = || Some(std::env::current_exe().ok()?.parent()?.to_path_buf());
+    let Some(bin_dir) = args.value("--bin-dir").map(PathBuf::from).or_else(own_dir) else {
+        let why = "cannot tell loadgen's own directory; give --bin-dir";
+        return Err(Fail::Usage(why.into()));
     };
     let out = PathBuf::from(args.value("--out").unwrap_or_else(|| "bench/runs".into()));
     if out.ends_with("reference") {
@@ -269,10 +268,6 @@ fn show(args: &Args, columns: &[Column]) {
     let csv = args.flag("--csv");
     let table = Table::one_row(columns, csv);
     print!("{}", if csv { table.csv() } else { table.render() });
-}
-
-fn own_dir() -> Option<PathBuf> {
-    Some(std::env::current_exe().ok()?.parent()?.to_path_buf())
 }
 
 /// When loadgen started, for the progress lines.

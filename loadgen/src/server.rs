@@ -32,10 +32,8 @@ pub struct Server {
 impl Server {
     /// Starts `path` on an address the OS picks; `args` follow the address.
     pub fn start(path: &Path, args: &[String]) -> Result<Server, String> {
-        let name = path.file_name().map_or_else(
-            || path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        let name = path.file_name().unwrap_or(path.as_os_str());
+        let name = name.to_string_lossy().into_owned();
         let mut command = Command::new(path);
         command.arg("127.0.0.1:0").args(args);
         // SAFETY: the closure runs in the child between fork and exec; it only calls prctl,
