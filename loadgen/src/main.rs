@@ -225,8 +225,8 @@ fn size(args: &Args) -> Result<usize, Usage> {
 }
 
 fn seconds(args: &Args, name: &str) -> Result<Duration, Usage> {
-    args.get(name, 5.0, 0.1..=3600.0)
-        .map(Duration::from_secs_f64)
+    let seconds = args.get(name, 5.0, 0.1..=3600.0)?;
+    Ok(Duration::from_secs_f64(seconds))
 }
 
 fn parse_steps(list: &str, max: usize) -> Result<Vec<usize>, Usage> {
