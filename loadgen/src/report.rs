@@ -455,31 +455,33 @@ fn per_step(
     .collect()
 }
 
-/// A bar chart of one bar per step, of height `value` (none: no bar).
-fn one_bar_each(
+/// Grouped bars: in each of `groups`, one bar per step, of height `value(step, group)` (none:
+/// no bar).
+fn bars(
     results: &[StepResults],
-    [title, y_label, group]: [&str; 3],
-    value: impl Fn(&StepResults) -> Option<f64>,
+    [title, y_label]: [&str; 2],
+    groups: &[String],
+    value: impl Fn(&StepResults, usize) -> Option<f64>,
     ceiling: Option<(f64, &str)>,
 ) -> String {
     let series = per_step(results, |r| {
-        value(r).map(|v| vec![(0.0, v)]).unwrap_or_default()
+        let bars = (0..groups.len()).filter_map(|g| Some((g as f64, value(r, g)?)));
+        bars.collect()
     });
-    bar_chart(title, y_label, &[group.to_string()], &series, ceiling)
+    bar_chart(title, y_label, groups, &series, ceiling)
 }
 
 fn clients_chart(results: &[StepResults], plan: &Plan) -> String {
     let kind = if plan.quick { "quick run" } else { "full run" };
     let max = plan.capacity_max as f64;
     let ceiling = format!("largest step\ntried: {}\n({kind})", thousands(max));
-    let title = "Clients held (largest capacity step that passed)";
-    let held = |r: &StepResults| Some(ok_capacity(r)?.held()?.clients as f64);
-    one_bar_each(
-        results,
-        [title, "clients", "capacity"],
-        held,
-        Some((max, &ceiling)),
-    )
+    let labels = [
+        "Clients held (largest capacity step that passed)",
+        "clients",
+    ];
+    let held = |r: &StepResults, _| Some(ok_capacity(r)?.held()?.clients as f64);
+    let groups = ["capacity".to_string()];
+    bars(results, labels, &groups, held, Some((max, &ceiling)))
 }
 
 fn latency_chart(results: &[StepResults]) -> String {
@@ -504,66 +506,48 @@ fn fanout_chart(results: &[StepResults]) -> String {
         .iter()
         .map(|(n, _)| format!("{} clients", thousands(*n as f64)))
         .collect();
-    let series = per_step(results, |r| {
-        let medians = r.fanout.iter().enumerate().filter_map(|(g, (_, runs))| {
-            let o = median_by(runs, fanout::Outcome::delivered_per_s)?;
-            Some((g as f64, o.delivered_per_s()))
-        });
-        medians.collect()
-    });
-    bar_chart(
+    let delivered = fanout::Outcome::delivered_per_s;
+    let median = |r: &StepResults, g: usize| {
+        let runs = &r.fanout.get(g)?.1;
+        Some(delivered(median_by(runs, delivered)?))
+    };
+    let labels = [
         "Fan-out: messages delivered per second",
         "deliveries per second",
-        &groups,
-        &series,
-        None,
-    )
+    ];
+    bars(results, labels, &groups, median, None)
 }
 
 fn churn_chart(results: &[StepResults]) -> String {
-    let title = "Churn: connect, USER, MSG, close per second";
-    let median =
-        |r: &StepResults| Some(median_by(&r.churn, churn::Outcome::per_second)?.per_second());
-    one_bar_each(
-        results,
-        [title, "connections per second", "churn"],
-        median,
-        None,
-    )
+    let per_second = churn::Outcome::per_second;
+    let median = |r: &StepResults, _| Some(per_second(median_by(&r.churn, per_second)?));
+    let labels = [
+        "Churn: connect, USER, MSG, close per second",
+        "connections per second",
+    ];
+    bars(results, labels, &["churn".to_string()], median, None)
 }
 
 fn idle_chart(results: &[StepResults]) -> String {
     let groups = ["no client", "100 idle clients", "1,000 idle clients"].map(String::from);
-    let series = per_step(results, |r| {
-        let Some(o) = ok_capacity(r) else {
-            return Vec::new();
-        };
-        let readings = [Some(o.idle_empty), idle_at(o, 100), idle_at(o, 1_000)];
-        let cpu = readings.iter().enumerate();
-        cpu.filter_map(|(g, c)| Some((g as f64, (*c)?.server_cpu?)))
-            .collect()
-    });
-    bar_chart(
-        "Server CPU at idle",
-        "CPU (% of one core)",
-        &groups,
-        &series,
-        None,
-    )
+    let cpu = |r: &StepResults, g: usize| {
+        let o = ok_capacity(r)?;
+        [Some(o.idle_empty), idle_at(o, 100), idle_at(o, 1_000)][g]?.server_cpu
+    };
+    let labels = ["Server CPU at idle", "CPU (% of one core)"];
+    bars(results, labels, &groups, cpu, None)
 }
 
 fn flood_chart(results: &[StepResults]) -> String {
-    let title = "Flood: the longest time a full-speed reader got nothing";
-    let freeze = |r: &StepResults| {
+    let freeze = |r: &StepResults, _| {
         let median = median_by(&r.flood, flood::Outcome::sent_per_s)?;
         Some(median.freeze.as_secs_f64() * 1e3)
     };
-    one_bar_each(
-        results,
-        [title, "longest freeze (ms)", "flood"],
-        freeze,
-        None,
-    )
+    let labels = [
+        "Flood: the longest time a full-speed reader got nothing",
+        "longest freeze (ms)",
+    ];
+    bars(results, labels, &["flood".to_string()], freeze, None)
 }
 
 #[cfg(test)]
