@@ -12,7 +12,7 @@ use crate::table::{Table, mib, ms, opt, shown, thousands, whole};
 use crate::{capacity, churn, fanout, flood};
 use std::fmt::Write;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 pub fn write(
     out: &Path,
@@ -105,11 +105,8 @@ pub fn load_average() -> String {
 }
 
 fn header(plan: &Plan, missing: &[&str], elapsed: Duration, load: &(String, String)) -> String {
-    let (kind, flag) = if plan.quick {
-        ("quick", " --quick")
-    } else {
-        ("full", "")
-    };
+    let kind = if plan.quick { "quick" } else { "full" };
+    let flag = if plan.quick { " --quick" } else { "" };
     let mut md = format!(
         "# Benchmark report: four chat server designs\n\n\
          Made by `loadgen bench{flag}` ({kind} run, {:.0} s) on {} UTC. Load averages (1, 5, \
@@ -132,23 +129,15 @@ fn header(plan: &Plan, missing: &[&str], elapsed: Duration, load: &(String, Stri
     md
 }
 
+/// The date and time now in UTC, from `date` (std has no calendar), or `?`.
 fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let (hour, minute) = (rest / 3600, rest % 3600 / 60);
-    format!("{year}-{month:02}-{day:02} {hour:02}:{minute:02}")
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M"])
+        .output();
+    match date {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().into(),
+        _ => "?".into(),
+    }
 }
 
 /// At most 200 characters of `text` (a crashed server's stderr can be long).
@@ -159,36 +148,30 @@ fn clip(text: &str) -> String {
     }
 }
 
-/// Adds the row of repeated runs: `lead` cells, the median run's `key` and every run's
-/// (`show_key` gives how, for the median and for each run), then the median run's `cells`; if
-/// every run failed, dashes and the first error.
+/// Adds the row of repeated runs: `lead` cells, the median run's `key` (as `show_median` writes
+/// it) and every run's (as `show_each` does), then the median run's `cells`; if every run
+/// failed, dashes and the first error.
 fn median_row<T>(
     t: &mut Table,
     mut lead: Vec<String>,
     runs: &[Result<T, String>],
     key: impl Fn(&T) -> f64,
-    show_key: [fn(f64) -> String; 2],
+    [show_median, show_each]: [fn(f64) -> String; 2],
     cells: impl Fn(&T) -> Vec<String>,
 ) {
-    let [show_median, show_key] = show_key;
-    let mut each = Vec::new();
-    for run in runs {
-        each.push(
-            run.as_ref()
-                .map_or_else(|_| "failed".into(), |o| show_key(key(o))),
-        );
-    }
-    match median_by(runs, &key) {
-        Some(o) => {
-            lead.extend([show_median(key(o)), each.join(" / ")]);
-            lead.extend(cells(o));
-        }
-        None => {
-            lead.extend(["-".to_string(), each.join(" / ")]);
-            lead.resize(t.width() - 1, "-".into());
-            let error = runs.iter().find_map(|r| r.as_ref().err());
-            lead.push(error.map_or_else(String::new, |e| clip(e)));
-        }
+    let median = median_by(runs, &key);
+    lead.push(median.map_or("-".into(), |o| show_median(key(o))));
+    let each: Vec<String> = runs
+        .iter()
+        .map(|run| run.as_ref().map_or("failed".into(), |o| show_each(key(o))))
+        .collect();
+    lead.push(each.join(" / "));
+    if let Some(o) = median {
+        lead.extend(cells(o));
+    } else {
+        lead.resize(t.width() - 1, "-".into());
+        let error = runs.iter().find_map(|r| r.as_ref().err());
+        lead.push(error.map_or_else(String::new, |e| clip(e)));
     }
     t.row(lead);
 }
