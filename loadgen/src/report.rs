@@ -119,9 +119,7 @@ fn header(plan: &Plan, missing: &[&str], elapsed: Duration, load: &(String, Stri
         load.0,
         load.1
     );
-    for line in machine() {
-        let _ = writeln!(md, "- {line}");
-    }
+    md.extend(machine().iter().map(|line| format!("- {line}\n")));
     if !missing.is_empty() {
         let _ = write!(md, "\nNot measured (no binary): {}.\n", missing.join(", "));
     }
@@ -267,16 +265,8 @@ fn ns_per(cpu_percent: Option<f64>, per_second: f64) -> Option<f64> {
     (per_second > 0.0).then(|| cpu / 100.0 * 1e9 / per_second)
 }
 
-fn one_decimal(value: f64) -> String {
-    format!("{value:.1}")
-}
-
-fn short_rate(value: f64) -> String {
-    format!("{:.1}M", value / 1e6)
-}
-
 /// How the fan-out tables show deliveries per second: the median's, then each run's.
-const DELIVERIES: [fn(f64) -> String; 2] = [thousands, short_rate];
+const DELIVERIES: [fn(f64) -> String; 2] = [thousands, |rate| format!("{:.1}M", rate / 1e6)];
 
 fn fanout_section(md: &mut String, results: &[StepResults]) {
     md.push_str(
@@ -309,6 +299,7 @@ fn fanout_section(md: &mut String, results: &[StepResults]) {
          server µs/message | server threads | result",
     );
     let cpu = |o: &fanout::Outcome| o.cpu.server_cpu.unwrap_or(f64::NAN);
+    let one_decimal: fn(f64) -> String = |cpu| format!("{cpu:.1}");
     for r in results {
         for (idle, runs) in &r.bystanders {
             let lead = vec![r.name.clone(), thousands(*idle as f64)];
