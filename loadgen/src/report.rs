@@ -107,17 +107,15 @@ pub fn load_average() -> String {
 fn header(plan: &Plan, missing: &[&str], elapsed: Duration, load: &(String, String)) -> String {
     let kind = if plan.quick { "quick" } else { "full" };
     let flag = if plan.quick { " --quick" } else { "" };
+    let (seconds, date) = (elapsed.as_secs_f64(), utc_now());
+    let (start, end) = load;
     let mut md = format!(
         "# Benchmark report: four chat server designs\n\n\
-         Made by `loadgen bench{flag}` ({kind} run, {:.0} s) on {} UTC. Load averages (1, 5, \
-         15 min) at the start: {}; at the end: {}.\n\n\
+         Made by `loadgen bench{flag}` ({kind} run, {seconds:.0} s) on {date} UTC. Load \
+         averages (1, 5, 15 min) at the start: {start}; at the end: {end}.\n\n\
          The server inherits loadgen's limits, with the soft open-file limit raised to the \
          hard one. loadgen and the server share the cores: the tables give the CPU of both, in \
-         % of one core.\n\n",
-        elapsed.as_secs_f64(),
-        utc_now(),
-        load.0,
-        load.1
+         % of one core.\n\n"
     );
     md.extend(machine().iter().map(|line| format!("- {line}\n")));
     if !missing.is_empty() {
