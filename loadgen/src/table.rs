@@ -18,19 +18,21 @@ impl Table {
         self.headers.len()
     }
 
-    pub fn row(&mut self, cells: Vec<String>) {
+    /// Adds a row; cells missing at its end are left empty.
+    pub fn row(&mut self, mut cells: Vec<String>) {
+        cells.resize(self.width(), String::new());
         self.rows.push(cells);
     }
 
     /// Columns padded to line up; numbers (cells starting with a digit) right-aligned.
     pub fn render(&self) -> String {
-        let width = |c| self.lines().map(|r| cell(r, c).chars().count()).max();
+        let width = |c: usize| self.lines().map(|r| r[c].chars().count()).max();
         let widths: Vec<usize> = (0..self.width()).map(|c| width(c).unwrap_or(0)).collect();
         let mut out = String::new();
         for row in self.lines() {
             let cells: Vec<String> = (0..widths.len())
                 .map(|c| {
-                    let (text, w) = (cell(row, c), widths[c]);
+                    let (text, w) = (&row[c], widths[c]);
                     if text.starts_with(|ch: char| ch.is_ascii_digit()) {
                         format!("{text:>w$}")
                     } else {
@@ -46,10 +48,9 @@ impl Table {
 
     pub fn markdown(&self) -> String {
         let mut out = format!("| {} |\n", self.headers.join(" | "));
-        out.push_str(&format!("|{}\n", " --- |".repeat(self.headers.len())));
+        out.push_str(&format!("|{}\n", " --- |".repeat(self.width())));
         for row in &self.rows {
-            let cells: Vec<&str> = (0..self.headers.len()).map(|c| cell(row, c)).collect();
-            out.push_str(&format!("| {} |\n", cells.join(" | ")));
+            out.push_str(&format!("| {} |\n", row.join(" | ")));
         }
         out
     }
@@ -139,10 +140,6 @@ pub fn result(problem: Option<String>) -> Column {
 pub fn shown(columns: Vec<Column>) -> Vec<String> {
     let in_table = columns.into_iter().filter(|c| !c.table.is_empty());
     in_table.map(|c| c.shown).collect()
-}
-
-fn cell(row: &[String], c: usize) -> &str {
-    row.get(c).map_or("", String::as_str)
 }
 
 /// A CSV field, in quotes (its own quotes doubled) if it holds a comma, a quote or a newline.
