@@ -297,11 +297,8 @@ pub fn median_by<T>(runs: &[Result<T, String>], key: impl Fn(&T) -> f64) -> Opti
 
 /// The idle CPU reading of the capacity step with `clients` clients, if it passed.
 pub fn idle_at(outcome: &capacity::Outcome, clients: usize) -> Option<CpuReading> {
-    outcome
-        .steps
-        .iter()
-        .find(|s| s.clients == clients && s.failure.is_none())
-        .map(|s| s.idle)
+    let step = outcome.steps.iter().find(|s| s.clients == clients)?;
+    step.failure.is_none().then_some(step.idle)
 }
 
 #[cfg(test)]
