@@ -76,7 +76,8 @@ impl Plan {
         }
     }
 
-    /// How many runs `step` takes: `capacity` once, every other scenario `repeats` times.
+    /// How many runs `step` takes: `capacity` once, every other scenario (and on `DEEP_STEP`,
+    /// the deeper fan-out) `repeats` times.
     fn runs(&self, step: &str) -> usize {
         let deep = usize::from(step == DEEP_STEP);
         1 + (self.fanout_clients.len() + self.bystanders.len() + 2 + deep) * self.repeats
