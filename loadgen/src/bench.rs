@@ -76,8 +76,11 @@ impl Plan {
         }
     }
 
-    fn runs_per_step(&self) -> usize {
-        1 + (self.fanout_clients.len() + self.bystanders.len() + 2) * self.repeats
+    /// How many runs `step` takes: `capacity` once, every other scenario (and on `DEEP_STEP`,
+    /// the deeper fan-out) `repeats` times.
+    fn runs(&self, step: &str) -> usize {
+        let deep = usize::from(step == DEEP_STEP);
+        1 + (self.fanout_clients.len() + self.bystanders.len() + 2 + deep) * self.repeats
     }
 }
 
@@ -107,7 +110,7 @@ pub const DEEP_WINDOW: u64 = 10_000;
 pub fn run(quick: bool, out: &Path, bin_dir: &Path) -> Result<(), String> {
     let plan = Plan::new(quick);
     let started = Instant::now();
-    let load_before = crate::report::load_average();
+    let load_before = report::load_average();
     std::fs::create_dir_all(out)
         .map_err(|e| format!("bench: cannot create {}: {e}", out.display()))?;
     let (present, missing): (Vec<&str>, Vec<&str>) =
@@ -120,11 +123,8 @@ pub fn run(quick: bool, out: &Path, bin_dir: &Path) -> Result<(), String> {
     }
     let mut counter = Counter {
         done: 0,
-        total: present.len() * plan.runs_per_step(),
+        total: present.iter().map(|name| plan.runs(name)).sum(),
     };
-    if present.contains(&DEEP_STEP) {
-        counter.total += plan.repeats;
-    }
     progress(&format!(
         "bench ({}): {} runs over {}",
         if plan.quick { "quick" } else { "full" },
@@ -136,7 +136,7 @@ pub fn run(quick: bool, out: &Path, bin_dir: &Path) -> Result<(), String> {
         .map(|name| measure_step(name, &bin_dir.join(name), &plan, &mut counter))
         .collect();
     let elapsed = started.elapsed();
-    let load = (load_before, crate::report::load_average());
+    let load = (load_before, report::load_average());
     report::write(out, &plan, &results, &missing, elapsed, load)?;
     progress(&format!(
         "bench: wrote {}/REPORT.md and its charts in {:.0} s",
@@ -160,7 +160,14 @@ impl Counter {
 
 fn measure_step(name: &str, path: &Path, plan: &Plan, counter: &mut Counter) -> StepResults {
     let start = |connections| Target::start(path, &server_args(name, connections));
-    let capacity = start(plan.capacity_max).and_then(|t| measure_capacity(plan, t));
+    let cfg = capacity::Config {
+        steps: capacity::steps_up_to(plan.capacity_max),
+        probes: plan.probes,
+        interval: Duration::from_millis(50),
+        idle: plan.idle,
+        size: 32,
+    };
+    let capacity = start(plan.capacity_max).and_then(|mut t| capacity::run(&cfg, &mut t));
     let summary = capacity
         .as_ref()
         .map_or_else(|e| e.clone(), |o| o.summary());
@@ -221,10 +228,9 @@ fn repeat<T>(
     let mut runs = Vec::new();
     for i in 1..=plan.repeats {
         let outcome = run();
-        let label = if plan.repeats > 1 {
-            format!("{what} (run {i}/{})", plan.repeats)
-        } else {
-            what.to_string()
+        let label = match plan.repeats {
+            1 => what.to_string(),
+            n => format!("{what} (run {i}/{n})"),
         };
         let described = outcome
             .as_ref()
@@ -275,25 +281,11 @@ pub fn fanout_config(clients: usize, idle: usize, rate: f64, seconds: f64) -> fa
 /// up to the most it accepts, so `capacity` finds the design's limit, not the default pool's.
 fn server_args(name: &str, connections: usize) -> Vec<String> {
     const MOST_WORKERS: usize = 16_000;
-    if name == "step3_pool" {
-        vec![
-            "--workers".into(),
-            (2 * connections + 16).clamp(512, MOST_WORKERS).to_string(),
-        ]
-    } else {
-        Vec::new()
+    let workers = (2 * connections + 16).clamp(512, MOST_WORKERS);
+    match name {
+        "step3_pool" => vec!["--workers".into(), workers.to_string()],
+        _ => Vec::new(),
     }
-}
-
-fn measure_capacity(plan: &Plan, mut target: Target) -> Result<capacity::Outcome, String> {
-    let cfg = capacity::Config {
-        steps: capacity::steps_up_to(plan.capacity_max),
-        probes: plan.probes,
-        interval: Duration::from_millis(50),
-        idle: plan.idle,
-        size: 32,
-    };
-    capacity::run(&cfg, &mut target)
 }
 
 /// The run with the median of `key` among the successful ones (the lower middle for an even
@@ -306,11 +298,8 @@ pub fn median_by<T>(runs: &[Result<T, String>], key: impl Fn(&T) -> f64) -> Opti
 
 /// The idle CPU reading of the capacity step with `clients` clients, if it passed.
 pub fn idle_at(outcome: &capacity::Outcome, clients: usize) -> Option<CpuReading> {
-    outcome
-        .steps
-        .iter()
-        .find(|s| s.clients == clients && s.failure.is_none())
-        .map(|s| s.idle)
+    let step = outcome.steps.iter().find(|s| s.clients == clients)?;
+    step.failure.is_none().then_some(step.idle)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::table::{Table, mib, ms, opt, shown, thousands, whole};
 use crate::{capacity, churn, fanout, flood};
 use std::fmt::Write;
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 pub fn write(
     out: &Path,
@@ -105,26 +105,19 @@ pub fn load_average() -> String {
 }
 
 fn header(plan: &Plan, missing: &[&str], elapsed: Duration, load: &(String, String)) -> String {
-    let (kind, flag) = if plan.quick {
-        ("quick", " --quick")
-    } else {
-        ("full", "")
-    };
+    let kind = if plan.quick { "quick" } else { "full" };
+    let flag = if plan.quick { " --quick" } else { "" };
+    let (seconds, date) = (elapsed.as_secs_f64(), utc_now());
+    let (start, end) = load;
     let mut md = format!(
         "# Benchmark report: four chat server designs\n\n\
-         Made by `loadgen bench{flag}` ({kind} run, {:.0} s) on {} UTC. Load averages (1, 5, \
-         15 min) at the start: {}; at the end: {}.\n\n\
+         Made by `loadgen bench{flag}` ({kind} run, {seconds:.0} s) on {date} UTC. Load \
+         averages (1, 5, 15 min) at the start: {start}; at the end: {end}.\n\n\
          The server inherits loadgen's limits, with the soft open-file limit raised to the \
          hard one. loadgen and the server share the cores: the tables give the CPU of both, in \
-         % of one core.\n\n",
-        elapsed.as_secs_f64(),
-        utc_now(),
-        load.0,
-        load.1
+         % of one core.\n\n"
     );
-    for line in machine() {
-        let _ = writeln!(md, "- {line}");
-    }
+    md.extend(machine().iter().map(|line| format!("- {line}\n")));
     if !missing.is_empty() {
         let _ = write!(md, "\nNot measured (no binary): {}.\n", missing.join(", "));
     }
@@ -132,23 +125,15 @@ fn header(plan: &Plan, missing: &[&str], elapsed: Duration, load: &(String, Stri
     md
 }
 
+/// The date and time now in UTC, from `date` (std has no calendar), or `?`.
 fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let (hour, minute) = (rest / 3600, rest % 3600 / 60);
-    format!("{year}-{month:02}-{day:02} {hour:02}:{minute:02}")
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M"])
+        .output();
+    match date {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().into(),
+        _ => "?".into(),
+    }
 }
 
 /// At most 200 characters of `text` (a crashed server's stderr can be long).
@@ -159,36 +144,30 @@ fn clip(text: &str) -> String {
     }
 }
 
-/// Adds the row of repeated runs: `lead` cells, the median run's `key` and every run's
-/// (`show_key` gives how, for the median and for each run), then the median run's `cells`; if
-/// every run failed, dashes and the first error.
+/// Adds the row of repeated runs: `lead` cells, the median run's `key` (as `show_median` writes
+/// it) and every run's (as `show_each` does), then the median run's `cells`; if every run
+/// failed, dashes and the first error.
 fn median_row<T>(
     t: &mut Table,
     mut lead: Vec<String>,
     runs: &[Result<T, String>],
     key: impl Fn(&T) -> f64,
-    show_key: [fn(f64) -> String; 2],
+    [show_median, show_each]: [fn(f64) -> String; 2],
     cells: impl Fn(&T) -> Vec<String>,
 ) {
-    let [show_median, show_key] = show_key;
-    let mut each = Vec::new();
-    for run in runs {
-        each.push(
-            run.as_ref()
-                .map_or_else(|_| "failed".into(), |o| show_key(key(o))),
-        );
-    }
-    match median_by(runs, &key) {
-        Some(o) => {
-            lead.extend([show_median(key(o)), each.join(" / ")]);
-            lead.extend(cells(o));
-        }
-        None => {
-            lead.extend(["-".to_string(), each.join(" / ")]);
-            lead.resize(t.width() - 1, "-".into());
-            let error = runs.iter().find_map(|r| r.as_ref().err());
-            lead.push(error.map_or_else(String::new, |e| clip(e)));
-        }
+    let median = median_by(runs, &key);
+    lead.push(median.map_or("-".into(), |o| show_median(key(o))));
+    let each: Vec<String> = runs
+        .iter()
+        .map(|run| run.as_ref().map_or("failed".into(), |o| show_each(key(o))))
+        .collect();
+    lead.push(each.join(" / "));
+    if let Some(o) = median {
+        lead.extend(cells(o));
+    } else {
+        lead.resize(t.width() - 1, "-".into());
+        let error = runs.iter().find_map(|r| r.as_ref().err());
+        lead.push(error.map_or_else(String::new, |e| clip(e)));
     }
     t.row(lead);
 }
@@ -284,16 +263,8 @@ fn ns_per(cpu_percent: Option<f64>, per_second: f64) -> Option<f64> {
     (per_second > 0.0).then(|| cpu / 100.0 * 1e9 / per_second)
 }
 
-fn one_decimal(value: f64) -> String {
-    format!("{value:.1}")
-}
-
-fn short_rate(value: f64) -> String {
-    format!("{:.1}M", value / 1e6)
-}
-
 /// How the fan-out tables show deliveries per second: the median's, then each run's.
-const DELIVERIES: [fn(f64) -> String; 2] = [thousands, short_rate];
+const DELIVERIES: [fn(f64) -> String; 2] = [thousands, |rate| format!("{:.1}M", rate / 1e6)];
 
 fn fanout_section(md: &mut String, results: &[StepResults]) {
     md.push_str(
@@ -326,6 +297,7 @@ fn fanout_section(md: &mut String, results: &[StepResults]) {
          server µs/message | server threads | result",
     );
     let cpu = |o: &fanout::Outcome| o.cpu.server_cpu.unwrap_or(f64::NAN);
+    let one_decimal: fn(f64) -> String = |cpu| format!("{cpu:.1}");
     for r in results {
         for (idle, runs) in &r.bystanders {
             let lead = vec![r.name.clone(), thousands(*idle as f64)];
@@ -455,31 +427,33 @@ fn per_step(
     .collect()
 }
 
-/// A bar chart of one bar per step, of height `value` (none: no bar).
-fn one_bar_each(
+/// Grouped bars: in each of `groups`, one bar per step, of height `value(step, group)` (none:
+/// no bar).
+fn bars(
     results: &[StepResults],
-    [title, y_label, group]: [&str; 3],
-    value: impl Fn(&StepResults) -> Option<f64>,
+    [title, y_label]: [&str; 2],
+    groups: &[String],
+    value: impl Fn(&StepResults, usize) -> Option<f64>,
     ceiling: Option<(f64, &str)>,
 ) -> String {
     let series = per_step(results, |r| {
-        value(r).map(|v| vec![(0.0, v)]).unwrap_or_default()
+        let bars = (0..groups.len()).filter_map(|g| Some((g as f64, value(r, g)?)));
+        bars.collect()
     });
-    bar_chart(title, y_label, &[group.to_string()], &series, ceiling)
+    bar_chart(title, y_label, groups, &series, ceiling)
 }
 
 fn clients_chart(results: &[StepResults], plan: &Plan) -> String {
     let kind = if plan.quick { "quick run" } else { "full run" };
     let max = plan.capacity_max as f64;
     let ceiling = format!("largest step\ntried: {}\n({kind})", thousands(max));
-    let title = "Clients held (largest capacity step that passed)";
-    let held = |r: &StepResults| Some(ok_capacity(r)?.held()?.clients as f64);
-    one_bar_each(
-        results,
-        [title, "clients", "capacity"],
-        held,
-        Some((max, &ceiling)),
-    )
+    let labels = [
+        "Clients held (largest capacity step that passed)",
+        "clients",
+    ];
+    let held = |r: &StepResults, _| Some(ok_capacity(r)?.held()?.clients as f64);
+    let groups = ["capacity".to_string()];
+    bars(results, labels, &groups, held, Some((max, &ceiling)))
 }
 
 fn latency_chart(results: &[StepResults]) -> String {
@@ -504,66 +478,48 @@ fn fanout_chart(results: &[StepResults]) -> String {
         .iter()
         .map(|(n, _)| format!("{} clients", thousands(*n as f64)))
         .collect();
-    let series = per_step(results, |r| {
-        let medians = r.fanout.iter().enumerate().filter_map(|(g, (_, runs))| {
-            let o = median_by(runs, fanout::Outcome::delivered_per_s)?;
-            Some((g as f64, o.delivered_per_s()))
-        });
-        medians.collect()
-    });
-    bar_chart(
+    let delivered = fanout::Outcome::delivered_per_s;
+    let median = |r: &StepResults, g: usize| {
+        let runs = &r.fanout.get(g)?.1;
+        Some(delivered(median_by(runs, delivered)?))
+    };
+    let labels = [
         "Fan-out: messages delivered per second",
         "deliveries per second",
-        &groups,
-        &series,
-        None,
-    )
+    ];
+    bars(results, labels, &groups, median, None)
 }
 
 fn churn_chart(results: &[StepResults]) -> String {
-    let title = "Churn: connect, USER, MSG, close per second";
-    let median =
-        |r: &StepResults| Some(median_by(&r.churn, churn::Outcome::per_second)?.per_second());
-    one_bar_each(
-        results,
-        [title, "connections per second", "churn"],
-        median,
-        None,
-    )
+    let per_second = churn::Outcome::per_second;
+    let median = |r: &StepResults, _| Some(per_second(median_by(&r.churn, per_second)?));
+    let labels = [
+        "Churn: connect, USER, MSG, close per second",
+        "connections per second",
+    ];
+    bars(results, labels, &["churn".to_string()], median, None)
 }
 
 fn idle_chart(results: &[StepResults]) -> String {
     let groups = ["no client", "100 idle clients", "1,000 idle clients"].map(String::from);
-    let series = per_step(results, |r| {
-        let Some(o) = ok_capacity(r) else {
-            return Vec::new();
-        };
-        let readings = [Some(o.idle_empty), idle_at(o, 100), idle_at(o, 1_000)];
-        let cpu = readings.iter().enumerate();
-        cpu.filter_map(|(g, c)| Some((g as f64, (*c)?.server_cpu?)))
-            .collect()
-    });
-    bar_chart(
-        "Server CPU at idle",
-        "CPU (% of one core)",
-        &groups,
-        &series,
-        None,
-    )
+    let cpu = |r: &StepResults, g: usize| {
+        let o = ok_capacity(r)?;
+        [Some(o.idle_empty), idle_at(o, 100), idle_at(o, 1_000)][g]?.server_cpu
+    };
+    let labels = ["Server CPU at idle", "CPU (% of one core)"];
+    bars(results, labels, &groups, cpu, None)
 }
 
 fn flood_chart(results: &[StepResults]) -> String {
-    let title = "Flood: the longest time a full-speed reader got nothing";
-    let freeze = |r: &StepResults| {
+    let freeze = |r: &StepResults, _| {
         let median = median_by(&r.flood, flood::Outcome::sent_per_s)?;
         Some(median.freeze.as_secs_f64() * 1e3)
     };
-    one_bar_each(
-        results,
-        [title, "longest freeze (ms)", "flood"],
-        freeze,
-        None,
-    )
+    let labels = [
+        "Flood: the longest time a full-speed reader got nothing",
+        "longest freeze (ms)",
+    ];
+    bars(results, labels, &["flood".to_string()], freeze, None)
 }
 
 #[cfg(test)]

@@ -18,32 +18,25 @@ impl Table {
         self.headers.len()
     }
 
-    pub fn row(&mut self, cells: Vec<String>) {
+    /// Adds a row; cells missing at its end are left empty.
+    pub fn row(&mut self, mut cells: Vec<String>) {
+        cells.resize(self.width(), String::new());
         self.rows.push(cells);
     }
 
     /// Columns padded to line up; numbers (cells starting with a digit) right-aligned.
     pub fn render(&self) -> String {
-        let widths: Vec<usize> = (0..self.headers.len())
-            .map(|c| {
-                self.rows
-                    .iter()
-                    .map(|r| cell(r, c).chars().count())
-                    .chain([self.headers[c].len()])
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
+        let width = |c: usize| self.lines().map(|r| r[c].chars().count()).max();
+        let widths: Vec<usize> = (0..self.width()).map(|c| width(c).unwrap_or(0)).collect();
         let mut out = String::new();
-        for row in std::iter::once(&self.headers).chain(&self.rows) {
+        for row in self.lines() {
             let cells: Vec<String> = (0..widths.len())
                 .map(|c| {
-                    let text = cell(row, c);
-                    let pad = " ".repeat(widths[c] - text.chars().count());
+                    let (text, w) = (&row[c], widths[c]);
                     if text.starts_with(|ch: char| ch.is_ascii_digit()) {
-                        pad + text
+                        format!("{text:>w$}")
                     } else {
-                        text.to_string() + &pad
+                        format!("{text:<w$}")
                     }
                 })
                 .collect();
@@ -55,35 +48,28 @@ impl Table {
 
     pub fn markdown(&self) -> String {
         let mut out = format!("| {} |\n", self.headers.join(" | "));
-        out.push_str(&format!("|{}\n", " --- |".repeat(self.headers.len())));
+        out.push_str(&format!("|{}\n", " --- |".repeat(self.width())));
         for row in &self.rows {
-            let cells: Vec<&str> = (0..self.headers.len()).map(|c| cell(row, c)).collect();
-            out.push_str(&format!("| {} |\n", cells.join(" | ")));
+            out.push_str(&format!("| {} |\n", row.join(" | ")));
         }
         out
     }
 
     /// A header line and one line per row.
     pub fn csv(&self) -> String {
-        let mut out = csv_line(&self.headers);
-        for row in &self.rows {
-            out.push_str(&csv_line(row));
+        let mut out = String::new();
+        for row in self.lines() {
+            let fields: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+            out.push_str(&(fields.join(",") + "\n"));
         }
         out
     }
-}
 
-/// One column of a scenario's result: its header in the table and in the CSV (empty where it
-/// does not appear) and its cell in each. The table shows figures for reading (`1,234`), the
-/// CSV for computing (`1234`).
-pub struct Column {
-    pub table: &'static str,
-    pub csv: &'static str,
-    pub shown: String,
-    pub raw: String,
-}
+    /// The header line, then the rows.
+    fn lines(&self) -> impl Iterator<Item = &Vec<String>> {
+        std::iter::once(&self.headers).chain(&self.rows)
+    }
 
-impl Table {
     /// The one-row table (`csv` false) or CSV (`csv` true) of `columns`.
     pub fn one_row(columns: &[Column], csv: bool) -> Table {
         let mut t = Table {
@@ -103,6 +89,16 @@ impl Table {
         }
         t
     }
+}
+
+/// One column of a scenario's result: its header in the table and in the CSV (empty where it
+/// does not appear) and its cell in each. The table shows figures for reading (`1,234`), the
+/// CSV for computing (`1234`).
+pub struct Column {
+    pub table: &'static str,
+    pub csv: &'static str,
+    pub shown: String,
+    pub raw: String,
 }
 
 /// A column whose cell is written one way in the table and another in the CSV.
@@ -146,22 +142,13 @@ pub fn shown(columns: Vec<Column>) -> Vec<String> {
     in_table.map(|c| c.shown).collect()
 }
 
-fn cell(row: &[String], c: usize) -> &str {
-    row.get(c).map_or("", String::as_str)
-}
-
-fn csv_line(fields: &[String]) -> String {
-    let quoted: Vec<String> = fields
-        .iter()
-        .map(|f| {
-            if f.contains([',', '"', '\n']) {
-                format!("\"{}\"", f.replace('"', "\"\""))
-            } else {
-                f.clone()
-            }
-        })
-        .collect();
-    quoted.join(",") + "\n"
+/// A CSV field, in quotes (its own quotes doubled) if it holds a comma, a quote or a newline.
+fn csv_field(field: &str) -> String {
+    if field.contains([',', '"', '\n']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_string()
+    }
 }
 
 /// `1234567.0` -> `"1,234,567"`.
@@ -179,19 +166,13 @@ pub fn thousands(value: f64) -> String {
 
 /// Nanoseconds as milliseconds with 3 significant-ish digits, or `-`.
 pub fn ms(ns: Option<u64>) -> String {
-    match ns {
-        None => "-".into(),
-        Some(ns) => {
-            let ms = ns as f64 / 1e6;
-            if ms >= 100.0 {
-                format!("{ms:.0}")
-            } else if ms >= 10.0 {
-                format!("{ms:.1}")
-            } else {
-                format!("{ms:.3}")
-            }
-        }
-    }
+    let ms = ns.map(|ns| ns as f64 / 1e6);
+    let digits = match ms {
+        Some(ms) if ms >= 100.0 => 0,
+        Some(ms) if ms >= 10.0 => 1,
+        _ => 3,
+    };
+    opt(ms, digits)
 }
 
 /// KiB as MiB with one decimal, or `-`.
