@@ -25,6 +25,8 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
 const QUEUE: usize = 256 * 1024;
 /// The non-readers' receive buffer (the kernel doubles it), so they fill up at once.
 const NON_READER_BUF: c_int = 4096;
+const SOL_SOCKET: c_int = 1;
+const SO_RCVBUF: c_int = 8;
 /// The run ends when no reader received anything and the sender wrote nothing for this long.
 const STALL: Duration = Duration::from_secs(3);
 /// How long after the start the server may take to free the non-readers: `PATIENCE` is at
@@ -94,13 +96,11 @@ impl Outcome {
         if !self.failures.is_empty() {
             return Some(format!("disconnected: {}", describe(&self.failures)));
         }
-        let v = &self.verdict;
-        (self.lost_total() + v.duplicated + v.misordered > 0).then(|| {
+        let (lost, v) = (self.lost_total(), &self.verdict);
+        (lost + v.duplicated + v.misordered > 0).then(|| {
             format!(
-                "lost {} duplicated {} misordered {}",
-                self.lost_total(),
-                v.duplicated,
-                v.misordered
+                "lost {lost} duplicated {} misordered {}",
+                v.duplicated, v.misordered
             )
         })
     }
@@ -187,8 +187,11 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     for (r, conn) in swarm.conns[1..=cfg.readers].iter_mut().enumerate() {
         conn.receiver = Some(r);
     }
-    for conn in &swarm.conns[1 + cfg.readers..] {
-        shrink_receive_buffer(conn)?;
+    // A client that does not read should fill up quickly instead of soaking up megabytes
+    // (Linux grows a receive buffer up to `tcp_rmem`'s maximum otherwise).
+    for fd in swarm.conns[1 + cfg.readers..].iter().filter_map(Conn::fd) {
+        kit::sys::set_option(fd, SOL_SOCKET, SO_RCVBUF, &NON_READER_BUF)
+            .map_err(|e| format!("flood: cannot set SO_RCVBUF: {e}"))?;
     }
     // Each connection costs the server the same number of descriptors (step 2 holds two).
     let threshold = match (fds_before, fd_count(target.pid())) {
@@ -231,13 +234,6 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     })
 }
 
-/// One reader's progress, for the freeze.
-struct Watched {
-    receiver: usize,
-    got: u64,
-    since: Instant,
-}
-
 /// Sends everything and reads until every reader has it (or nothing moved for `STALL`).
 /// Returns the longest freeze and the time the sender took.
 fn flood(
@@ -253,77 +249,53 @@ fn flood(
     } else {
         0
     };
-    let mut watched: Vec<Watched> = (first_watched..cfg.readers)
-        .map(|receiver| Watched {
-            receiver,
-            got: 0,
-            since: start,
-        })
-        .collect();
-    let pace = Pace {
-        credit: 0.0,
-        last: start,
-    };
-    let mut paces = vec![pace; cfg.paced];
+    // Per watched reader: the messages it got, and since when.
+    let mut watched = vec![(0, start); cfg.readers - first_watched];
+    // Per paced reader: the bytes it may read now, refilled at its rate up to `BURST`.
+    let (mut credits, mut refilled) = (vec![0.0; cfg.paced], start);
     let (mut freeze, mut send_end) = (Duration::ZERO, None);
-    let (mut last_move, mut last_written, mut last_got) = (start, 0, 0);
+    // Bytes written and messages received, and when either last changed.
+    let (mut moved, mut last_move) = ((0, 0), start);
     let sent_len = swarm.encoder.sent_len() as u64;
     loop {
         top_up(swarm, cfg.messages);
         let now = Instant::now();
         let sender = &swarm.conns[0];
         let written = sender.sent as u64 * sent_len - sender.pending_out() as u64;
-        if written != last_written {
-            (last_move, last_written) = (now, written);
-        }
         if send_end.is_none() && (written == cfg.messages as u64 * sent_len || !sender.is_open()) {
             send_end = Some(now);
         }
         let until = send_end.unwrap_or(now);
-        for w in &mut watched {
-            let got = swarm.tally.checker.got(w.receiver);
-            if got != w.got {
-                (w.got, w.since) = (got, now);
+        let checker = &swarm.tally.checker;
+        for (r, (got, since)) in (first_watched..).zip(&mut watched) {
+            if checker.got(r) != *got {
+                (*got, *since) = (checker.got(r), now);
             }
-            freeze = freeze.max(until.saturating_duration_since(w.since));
+            freeze = freeze.max(until.saturating_duration_since(*since));
         }
-        let got_all: u64 = (0..cfg.readers).map(|r| swarm.tally.checker.got(r)).sum();
-        if got_all != last_got {
-            (last_move, last_got) = (now, got_all);
+        let got_all = (0..cfg.readers).map(|r| checker.got(r)).sum();
+        if (written, got_all) != moved {
+            (moved, last_move) = ((written, got_all), now);
         }
-        let done = (0..cfg.readers).all(|r| {
-            swarm.tally.checker.got(r) >= cfg.messages as u64 || !swarm.conns[1 + r].is_open()
-        });
+        let done = (0..cfg.readers)
+            .all(|r| checker.got(r) >= cfg.messages as u64 || !swarm.conns[1 + r].is_open());
         if send_end.is_some() && (done || now.duration_since(last_move) > STALL) {
             return Ok((freeze, until.duration_since(start)));
         }
         // Whom to read this turn: the sender (for its writes), the readers within their pace.
-        for (r, pace) in paces.iter_mut().enumerate() {
-            pace.refill(now, cfg.reader_rate);
-            swarm.conns[1 + r].read_cap = Some(pace.credit as usize);
+        let earned = cfg.reader_rate * now.duration_since(refilled).as_secs_f64();
+        refilled = now;
+        for (r, credit) in credits.iter_mut().enumerate() {
+            *credit = (*credit + earned).min(BURST);
+            swarm.conns[1 + r].read_cap = Some(*credit as usize);
         }
         let wanted = |c: &Conn| c.id as usize <= cfg.readers && c.read_cap != Some(0);
         swarm.turn_some(1, wanted)?;
-        for (r, pace) in paces.iter_mut().enumerate() {
-            pace.credit = swarm.conns[1 + r].read_cap.unwrap_or(0) as f64 + pace.credit.fract();
+        for (r, credit) in credits.iter_mut().enumerate() {
+            *credit = swarm.conns[1 + r].read_cap.unwrap_or(0) as f64 + credit.fract();
         }
         watch.sample(start);
         target.alive()?;
-    }
-}
-
-/// A paced reader's budget: bytes it may read now, refilled at its rate up to `BURST`.
-#[derive(Clone)]
-struct Pace {
-    credit: f64,
-    last: Instant,
-}
-
-impl Pace {
-    fn refill(&mut self, now: Instant, rate: f64) {
-        let earned = rate * now.duration_since(self.last).as_secs_f64();
-        self.credit = (self.credit + earned).min(BURST);
-        self.last = now;
     }
 }
 
@@ -349,17 +321,4 @@ fn fates(swarm: &mut Swarm, first: usize, target: &mut Target) -> Result<Failure
         fates.insert("open".into(), open as u64);
     }
     Ok(fates)
-}
-
-const SOL_SOCKET: c_int = 1;
-const SO_RCVBUF: c_int = 8;
-
-/// A client that does not read should fill up quickly instead of soaking up megabytes (Linux
-/// grows a receive buffer up to `tcp_rmem`'s maximum otherwise).
-fn shrink_receive_buffer(conn: &Conn) -> Result<(), String> {
-    let Some(fd) = conn.fd() else {
-        return Ok(());
-    };
-    kit::sys::set_option(fd, SOL_SOCKET, SO_RCVBUF, &NON_READER_BUF)
-        .map_err(|e| format!("flood: cannot set SO_RCVBUF: {e}"))
 }
