@@ -112,14 +112,12 @@ impl Outcome {
     }
 }
 
-/// The plan and the window, shared by all sending threads.
-struct Flow {
+/// What all sending threads share: the plan and the window.
+struct Flow<'a> {
+    cfg: &'a Config,
     /// When the senders start and stop.
     start: Instant,
     end: Instant,
-    rate: f64,
-    senders: u32,
-    window: u64,
     /// Messages sent (or about to be) by all threads.
     reserved: AtomicU64,
     /// Per thread: the least, over its receivers, of messages read plus messages sent.
@@ -129,7 +127,7 @@ struct Flow {
     sending: AtomicUsize,
 }
 
-impl Flow {
+impl Flow<'_> {
     fn floor(&self) -> u64 {
         let each = self.progress.iter().map(|p| p.load(Ordering::Acquire));
         each.min().unwrap_or(0)
@@ -137,7 +135,7 @@ impl Flow {
 
     /// Takes up to `want` sends from the window; returns how many were granted.
     fn reserve(&self, want: u64) -> u64 {
-        let limit = self.floor() + self.window;
+        let limit = self.floor() + self.cfg.window;
         let grant = |current: u64| want.min(limit.saturating_sub(current));
         let take = |current| (grant(current) > 0).then(|| current + grant(current));
         self.reserved
@@ -162,25 +160,24 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     let deadline = Instant::now() + SETUP_TIMEOUT;
     let clients = 0..cfg.clients as u32;
     connect_and_register(&mut swarm, clients, target, deadline, "fanout")?;
+    // The idle connections receive nothing: polling them on every turn would only cost
+    // loadgen the CPU the server needs. They get a swarm of their own, looked at once more at
+    // the end.
+    let mut idle = Swarm::new(cfg.size, Checker::new(Vec::new(), 0));
     let ids = cfg.clients as u32..(cfg.clients + cfg.idle) as u32;
-    let failures = connect_clients(&mut swarm, ids, false, target, deadline)?;
+    let failures = connect_clients(&mut idle, ids, false, target, deadline)?;
     if !failures.is_empty() {
         let (idle, why) = (cfg.idle, describe(&failures));
         return Err(format!(
             "fanout: could not connect {idle} idle connections: {why}"
         ));
     }
-    // The idle connections receive nothing: polling them on every turn would only cost
-    // loadgen the CPU the server needs. They are looked at once more at the end.
-    let mut idle = swarm.split_off(cfg.clients, Checker::new(Vec::new(), 0));
     let parts = split(swarm, cfg.threads, cfg.senders);
     let start = Instant::now();
     let flow = Flow {
+        cfg,
         start,
         end: start + cfg.duration,
-        rate: cfg.rate,
-        senders: cfg.senders as u32,
-        window: cfg.window,
         reserved: AtomicU64::new(0),
         progress: (0..parts.len()).map(|_| AtomicU64::new(0)).collect(),
         sending: AtomicUsize::new(parts.len()),
@@ -234,11 +231,11 @@ fn split(mut swarm: Swarm, threads: usize, senders: usize) -> Vec<Swarm> {
 /// receiver got everything (or the drain timeout).
 fn drive(mut swarm: Swarm, me: usize, flow: &Flow) -> Swarm {
     let senders: Vec<usize> = (0..swarm.conns.len())
-        .filter(|&i| swarm.conns[i].id < flow.senders)
+        .filter(|&i| (swarm.conns[i].id as usize) < flow.cfg.senders)
         .collect();
     let mut cursor = 0;
     let mut sending = true;
-    let share = (flow.window / flow.progress.len() as u64).max(1);
+    let share = (flow.cfg.window / flow.progress.len() as u64).max(1);
     loop {
         let now = Instant::now();
         if sending && now >= flow.end {
@@ -246,7 +243,7 @@ fn drive(mut swarm: Swarm, me: usize, flow: &Flow) -> Swarm {
             flow.sending.fetch_sub(1, Ordering::AcqRel);
         }
         if sending {
-            if flow.rate > 0.0 {
+            if flow.cfg.rate > 0.0 {
                 send_scheduled(&mut swarm, &senders, flow, now);
             } else if !senders.is_empty() {
                 // As fast as the window allows: the senders take turns.
@@ -284,17 +281,18 @@ fn progress(swarm: &Swarm) -> u64 {
 /// `start + (k + s / senders) / rate`, and carries that time as its send time.
 fn send_scheduled(swarm: &mut Swarm, senders: &[usize], flow: &Flow, now: Instant) {
     let since_start = now.duration_since(flow.start).as_secs_f64();
-    let last_k = flow.end.duration_since(flow.start).as_secs_f64() * flow.rate;
+    let rate = flow.cfg.rate;
+    let last_k = flow.end.duration_since(flow.start).as_secs_f64() * rate;
     let start_ns = flow.start.duration_since(swarm.epoch).as_nanos() as f64;
     let Swarm { conns, encoder, .. } = swarm;
     for &i in senders {
         let conn = &mut conns[i];
-        let phase = conn.id as f64 / flow.senders as f64;
-        let due = ((since_start * flow.rate - phase).floor() + 1.0)
+        let phase = conn.id as f64 / flow.cfg.senders as f64;
+        let due = ((since_start * rate - phase).floor() + 1.0)
             .clamp(0.0, (last_k - phase).ceil().max(0.0)) as u64;
         for _ in 0..flow.reserve(due.saturating_sub(conn.sent as u64)) {
             let k = conn.sent as f64;
-            conn.send(encoder, (start_ns + (k + phase) / flow.rate * 1e9) as u64);
+            conn.send(encoder, (start_ns + (k + phase) / rate * 1e9) as u64);
         }
     }
 }
@@ -313,27 +311,24 @@ fn outcome(
             *slot = conn.sent;
         }
     }
-    let mut verdict = Verdict::default();
-    let mut latency = Histogram::new();
-    let mut failures = Failures::new();
-    let mut elapsed = Duration::ZERO;
-    for part in &parts {
-        verdict.add(&part.tally.checker.verdict(&sent_by));
-        latency.merge(&part.tally.latency);
-        let last = part.epoch + Duration::from_nanos(part.tally.last_ns);
-        elapsed = elapsed.max(last.saturating_duration_since(start));
-        for (why, n) in failures_in(part, 0..part.conns.len()) {
-            *failures.entry(why).or_insert(0) += n;
-        }
-    }
-    Outcome {
+    let mut outcome = Outcome {
         server: target.name(),
         cfg: cfg.clone(),
         sent: sent_by.iter().map(|&n| n as u64).sum(),
-        verdict,
-        latency,
-        elapsed,
+        verdict: Verdict::default(),
+        latency: Histogram::new(),
+        elapsed: Duration::ZERO,
         cpu,
-        failures,
+        failures: Failures::new(),
+    };
+    for part in &parts {
+        outcome.verdict.add(&part.tally.checker.verdict(&sent_by));
+        outcome.latency.merge(&part.tally.latency);
+        let last = part.epoch + Duration::from_nanos(part.tally.last_ns);
+        outcome.elapsed = outcome.elapsed.max(last.saturating_duration_since(start));
+        for (why, n) in failures_in(part, 0..part.conns.len()) {
+            *outcome.failures.entry(why).or_insert(0) += n;
+        }
     }
+    outcome
 }

@@ -215,7 +215,6 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         target.alive()?;
     }
     let fates = fates(&mut swarm, 1 + cfg.readers, target)?;
-    let sent = [swarm.conns[0].sent];
     let checker = &swarm.tally.checker;
     Ok(Outcome {
         server: target.name(),
@@ -223,7 +222,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         lost: (0..cfg.readers)
             .map(|r| (cfg.messages as u64).saturating_sub(checker.got(r)))
             .collect(),
-        verdict: checker.verdict(&sent),
+        verdict: checker.verdict(&[swarm.conns[0].sent]),
         freeze,
         send_time,
         line_len: swarm.encoder.sent_len(),
