@@ -203,7 +203,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     })?;
     target.alive()?;
     idle.turn(0)?;
-    let mut outcome = outcome(cfg, target, parts, start, cpu);
+    let mut outcome = outcome(&flow, target, &parts, cpu);
     for (why, n) in failures_in(&idle, 0..idle.conns.len()) {
         let key = format!("idle connection: {why}");
         *outcome.failures.entry(key).or_insert(0) += n;
@@ -298,14 +298,8 @@ fn send_scheduled(swarm: &mut Swarm, senders: &[usize], flow: &Flow, now: Instan
 }
 
 /// Adds up what the threads' swarms counted.
-fn outcome(
-    cfg: &Config,
-    target: &Target,
-    parts: Vec<Swarm>,
-    start: Instant,
-    cpu: CpuReading,
-) -> Outcome {
-    let mut sent_by = vec![0u32; cfg.senders];
+fn outcome(flow: &Flow, target: &Target, parts: &[Swarm], cpu: CpuReading) -> Outcome {
+    let mut sent_by = vec![0u32; flow.cfg.senders];
     for conn in parts.iter().flat_map(|p| &p.conns) {
         if let Some(slot) = sent_by.get_mut(conn.id as usize) {
             *slot = conn.sent;
@@ -313,7 +307,7 @@ fn outcome(
     }
     let mut outcome = Outcome {
         server: target.name(),
-        cfg: cfg.clone(),
+        cfg: flow.cfg.clone(),
         sent: sent_by.iter().map(|&n| n as u64).sum(),
         verdict: Verdict::default(),
         latency: Histogram::new(),
@@ -321,11 +315,12 @@ fn outcome(
         cpu,
         failures: Failures::new(),
     };
-    for part in &parts {
+    for part in parts {
         outcome.verdict.add(&part.tally.checker.verdict(&sent_by));
         outcome.latency.merge(&part.tally.latency);
         let last = part.epoch + Duration::from_nanos(part.tally.last_ns);
-        outcome.elapsed = outcome.elapsed.max(last.saturating_duration_since(start));
+        let elapsed = last.saturating_duration_since(flow.start);
+        outcome.elapsed = outcome.elapsed.max(elapsed);
         for (why, n) in failures_in(part, 0..part.conns.len()) {
             *outcome.failures.entry(why).or_insert(0) += n;
         }

@@ -75,21 +75,8 @@ impl Outcome {
         self.cfg.messages as f64 / self.send_time.as_secs_f64().max(1e-9)
     }
 
-    pub fn mib_per_s(&self) -> f64 {
-        self.sent_per_s() * self.line_len as f64 / (1024.0 * 1024.0)
-    }
-
     pub fn lost_total(&self) -> u64 {
         self.lost.iter().sum()
-    }
-
-    fn fate(&self, what: &str) -> u64 {
-        self.fates.get(what).copied().unwrap_or(0)
-    }
-
-    /// Non-readers closed without an `ERR too-slow` first (closed or reset).
-    fn closed_quietly(&self) -> u64 {
-        self.fates.values().sum::<u64>() - self.fate("ERR too-slow") - self.fate("open")
     }
 
     pub fn problem(&self) -> Option<String> {
@@ -110,6 +97,11 @@ impl Outcome {
         let lost: Vec<String> = self.lost.iter().map(|n| thousands(*n as f64)).collect();
         let lost_max = self.lost.iter().max().copied().unwrap_or(0);
         let freeze_ms = self.freeze.as_secs_f64() * 1e3;
+        let mib_per_s = self.sent_per_s() * self.line_len as f64 / (1024.0 * 1024.0);
+        let fate = |what: &str| self.fates.get(what).copied().unwrap_or(0);
+        let (too_slow, open) = (fate("ERR too-slow"), fate("open"));
+        // Non-readers closed without an `ERR too-slow` first (closed or reset).
+        let closed = self.fates.values().sum::<u64>() - too_slow - open;
         let freed_s = self.freed.map(|d| d.as_secs_f64());
         vec![
             same("", "server", self.server.clone()),
@@ -137,12 +129,12 @@ impl Outcome {
             column(
                 "sent MiB/s",
                 "sent_mib_per_s",
-                format!("{:.1}", self.mib_per_s()),
-                format!("{:.2}", self.mib_per_s()),
+                format!("{mib_per_s:.1}"),
+                format!("{mib_per_s:.2}"),
             ),
-            count("too-slow", "too_slow", self.fate("ERR too-slow")),
-            count("closed", "closed", self.closed_quietly()),
-            count("open", "open", self.fate("open")),
+            count("too-slow", "too_slow", too_slow),
+            count("closed", "closed", closed),
+            count("open", "open", open),
             column("freed s", "freed_s", opt(freed_s, 2), opt(freed_s, 3)),
             same("peak RSS MiB", "peak_rss_mib", mib(self.peak_rss_kib)),
             result(self.problem()),
@@ -257,9 +249,13 @@ fn flood(
     let (mut moved, mut last_move) = ((0, 0), start);
     let sent_len = swarm.encoder.sent_len() as u64;
     loop {
-        top_up(swarm, cfg.messages);
+        // Queue the sender's next messages, up to `QUEUE` bytes waiting.
+        let sent_ns = now_ns(swarm.epoch);
+        let sender = &mut swarm.conns[0];
+        while sender.sent < cfg.messages && sender.pending_out() < QUEUE && sender.is_open() {
+            sender.send(&swarm.encoder, sent_ns);
+        }
         let now = Instant::now();
-        let sender = &swarm.conns[0];
         let written = sender.sent as u64 * sent_len - sender.pending_out() as u64;
         if send_end.is_none() && (written == cfg.messages as u64 * sent_len || !sender.is_open()) {
             send_end = Some(now);
@@ -295,15 +291,6 @@ fn flood(
         }
         watch.sample(start);
         target.alive()?;
-    }
-}
-
-/// Queues the sender's next messages, up to `QUEUE` bytes waiting.
-fn top_up(swarm: &mut Swarm, messages: u32) {
-    let now = now_ns(swarm.epoch);
-    let sender = &mut swarm.conns[0];
-    while sender.sent < messages && sender.pending_out() < QUEUE && sender.is_open() {
-        sender.send(&swarm.encoder, now);
     }
 }
 
