@@ -268,7 +268,7 @@ fn flood(
             }
             freeze = freeze.max(until.saturating_duration_since(*since));
         }
-        let got_all = (0..cfg.readers).map(|r| checker.got(r)).sum();
+        let got_all: u64 = (0..cfg.readers).map(|r| checker.got(r)).sum();
         if (written, got_all) != moved {
             (moved, last_move) = ((written, got_all), now);
         }
