@@ -11,12 +11,11 @@
 use crate::check::{Checker, MAX_PAIRS, Verdict};
 use crate::server::{CpuMeter, CpuReading};
 use crate::stats::Histogram;
-use crate::swarm::Swarm;
+use crate::swarm::{Swarm, now_ns};
 use crate::table::{Column, column, count, cpu, mib, ms, rate, result, same, thousands, whole};
 use crate::target::{
     Failures, Target, connect_and_register, connect_clients, describe, failures_in,
 };
-use crate::wire::DATA;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -113,9 +112,12 @@ impl Outcome {
     }
 }
 
-/// The window shared by all sending threads.
-struct Flow {
-    window: u64,
+/// What all sending threads share: the plan and the window.
+struct Flow<'a> {
+    cfg: &'a Config,
+    /// When the senders start and stop.
+    start: Instant,
+    end: Instant,
     /// Messages sent (or about to be) by all threads.
     reserved: AtomicU64,
     /// Per thread: the least, over its receivers, of messages read plus messages sent.
@@ -125,49 +127,26 @@ struct Flow {
     sending: AtomicUsize,
 }
 
-impl Flow {
+impl Flow<'_> {
     fn floor(&self) -> u64 {
-        self.progress
-            .iter()
-            .map(|p| p.load(Ordering::Acquire))
-            .min()
-            .unwrap_or(0)
+        let each = self.progress.iter().map(|p| p.load(Ordering::Acquire));
+        each.min().unwrap_or(0)
     }
 
     /// Takes up to `want` sends from the window; returns how many were granted.
     fn reserve(&self, want: u64) -> u64 {
-        let limit = self.floor() + self.window;
-        let mut current = self.reserved.load(Ordering::Acquire);
-        loop {
-            let granted = want.min(limit.saturating_sub(current));
-            if granted == 0 {
-                return 0;
-            }
-            match self.reserved.compare_exchange_weak(
-                current,
-                current + granted,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return granted,
-                Err(now) => current = now,
-            }
-        }
+        let limit = self.floor() + self.cfg.window;
+        let grant = |current: u64| want.min(limit.saturating_sub(current));
+        let take = |current| (grant(current) > 0).then(|| current + grant(current));
+        self.reserved
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, take)
+            .map_or(0, grant)
     }
 
     fn drained(&self) -> bool {
         self.sending.load(Ordering::Acquire) == 0
             && self.floor() >= self.reserved.load(Ordering::Acquire)
     }
-}
-
-/// When the senders start and stop.
-#[derive(Clone, Copy)]
-struct Plan {
-    start: Instant,
-    end: Instant,
-    rate: f64,
-    senders: u32,
 }
 
 pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
@@ -181,57 +160,50 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     let deadline = Instant::now() + SETUP_TIMEOUT;
     let clients = 0..cfg.clients as u32;
     connect_and_register(&mut swarm, clients, target, deadline, "fanout")?;
-    let everyone = (cfg.clients + cfg.idle) as u32;
-    let ids = cfg.clients as u32..everyone;
-    let failures = connect_clients(&mut swarm, ids, false, target, deadline)?;
+    // The idle connections receive nothing: polling them on every turn would only cost
+    // loadgen the CPU the server needs. They get a swarm of their own, looked at once more at
+    // the end.
+    let mut idle = Swarm::new(cfg.size, Checker::new(Vec::new(), 0));
+    let ids = cfg.clients as u32..(cfg.clients + cfg.idle) as u32;
+    let failures = connect_clients(&mut idle, ids, false, target, deadline)?;
     if !failures.is_empty() {
         let (idle, why) = (cfg.idle, describe(&failures));
         return Err(format!(
             "fanout: could not connect {idle} idle connections: {why}"
         ));
     }
-    // The idle connections receive nothing: polling them on every turn would only cost
-    // loadgen the CPU the server needs. They are looked at once more at the end.
-    let mut idle = swarm.split_off(cfg.clients, Checker::new(Vec::new(), 0));
-    let parts = split(swarm, cfg.threads, cfg.clients, cfg.senders);
+    let parts = split(swarm, cfg.threads, cfg.senders);
+    let start = Instant::now();
     let flow = Flow {
-        window: cfg.window,
+        cfg,
+        start,
+        end: start + cfg.duration,
         reserved: AtomicU64::new(0),
         progress: (0..parts.len()).map(|_| AtomicU64::new(0)).collect(),
         sending: AtomicUsize::new(parts.len()),
     };
-    let start = Instant::now();
-    let plan = Plan {
-        start,
-        end: start + cfg.duration,
-        rate: cfg.rate,
-        senders: cfg.senders as u32,
-    };
     let meter = CpuMeter::start(target.pid());
-    let (cpu, parts, spawn_error) = thread::scope(|scope| {
+    let (cpu, parts) = thread::scope(|scope| {
+        let flow = &flow;
         let mut workers = Vec::new();
-        let mut spawn_error = None;
+        let mut started = Ok(());
         for (me, part) in parts.into_iter().enumerate() {
-            let flow = &flow;
-            match thread::Builder::new().spawn_scoped(scope, move || drive(part, me, flow, plan)) {
+            match thread::Builder::new().spawn_scoped(scope, move || drive(part, me, flow)) {
                 Ok(worker) => workers.push(worker),
                 Err(e) => {
                     flow.sending.fetch_sub(1, Ordering::AcqRel);
-                    spawn_error = Some(e);
+                    started = Err(format!("fanout: cannot start a thread: {e}"));
                 }
             }
         }
-        thread::sleep(plan.end.saturating_duration_since(Instant::now()));
+        thread::sleep(flow.end.saturating_duration_since(Instant::now()));
         let cpu = meter.read();
         let parts: Vec<Swarm> = workers.into_iter().filter_map(|w| w.join().ok()).collect();
-        (cpu, parts, spawn_error)
-    });
-    if let Some(e) = spawn_error {
-        return Err(format!("fanout: cannot start a thread: {e}"));
-    }
+        started.map(|()| (cpu, parts))
+    })?;
     target.alive()?;
     idle.turn(0)?;
-    let mut outcome = outcome(cfg, target, parts, plan, cpu);
+    let mut outcome = outcome(&flow, target, &parts, cpu);
     for (why, n) in failures_in(&idle, 0..idle.conns.len()) {
         let key = format!("idle connection: {why}");
         *outcome.failures.entry(key).or_insert(0) += n;
@@ -239,20 +211,16 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     Ok(outcome)
 }
 
-/// Shares the connections among `threads` swarms, each checking its own receivers (the
-/// registered clients, ids below `clients`).
-fn split(mut swarm: Swarm, threads: usize, clients: usize, senders: usize) -> Vec<Swarm> {
+/// Shares the registered clients among `threads` swarms, each checking its own receivers.
+fn split(mut swarm: Swarm, threads: usize, senders: usize) -> Vec<Swarm> {
     let per = swarm.conns.len().div_ceil(threads.max(1));
     let mut parts = Vec::new();
     while !swarm.conns.is_empty() {
         let at = swarm.conns.len().saturating_sub(per);
-        let mut ids = Vec::new();
-        for conn in swarm.conns[at..].iter_mut() {
-            if (conn.id as usize) < clients {
-                conn.receiver = Some(ids.len());
-                ids.push(conn.id);
-            }
+        for (receiver, conn) in swarm.conns[at..].iter_mut().enumerate() {
+            conn.receiver = Some(receiver);
         }
+        let ids = swarm.conns[at..].iter().map(|c| c.id).collect();
         parts.push(swarm.split_off(at, Checker::new(ids, senders)));
     }
     parts.reverse();
@@ -261,27 +229,32 @@ fn split(mut swarm: Swarm, threads: usize, clients: usize, senders: usize) -> Ve
 
 /// One thread's loop: send within the window until the plan ends, then read until every
 /// receiver got everything (or the drain timeout).
-fn drive(mut swarm: Swarm, me: usize, flow: &Flow, plan: Plan) -> Swarm {
+fn drive(mut swarm: Swarm, me: usize, flow: &Flow) -> Swarm {
     let senders: Vec<usize> = (0..swarm.conns.len())
-        .filter(|&i| swarm.conns[i].id < plan.senders)
+        .filter(|&i| (swarm.conns[i].id as usize) < flow.cfg.senders)
         .collect();
     let mut cursor = 0;
     let mut sending = true;
-    let share = (flow.window / flow.progress.len() as u64).max(1);
+    let share = (flow.cfg.window / flow.progress.len() as u64).max(1);
     loop {
         let now = Instant::now();
-        if sending && now >= plan.end {
+        if sending && now >= flow.end {
             sending = false;
             flow.sending.fetch_sub(1, Ordering::AcqRel);
         }
         if sending {
-            if plan.rate > 0.0 {
-                send_scheduled(&mut swarm, &senders, flow, plan, now);
+            if flow.cfg.rate > 0.0 {
+                send_scheduled(&mut swarm, &senders, flow, now);
             } else if !senders.is_empty() {
+                // As fast as the window allows: the senders take turns.
                 let granted = flow.reserve(share);
-                cursor = send_round_robin(&mut swarm, &senders, cursor, granted);
+                let sent_ns = now_ns(swarm.epoch);
+                for _ in 0..granted {
+                    swarm.conns[senders[cursor]].send(&swarm.encoder, sent_ns);
+                    cursor = (cursor + 1) % senders.len();
+                }
             }
-        } else if flow.drained() || now >= plan.end + DRAIN_TIMEOUT || stalled(&swarm, plan, now) {
+        } else if flow.drained() || now >= flow.end + DRAIN_TIMEOUT || stalled(&swarm, flow, now) {
             return swarm;
         }
         if swarm.turn(1).is_err() {
@@ -292,8 +265,8 @@ fn drive(mut swarm: Swarm, me: usize, flow: &Flow, plan: Plan) -> Swarm {
 }
 
 /// True once this swarm's receivers got nothing for `STALL` since the senders stopped.
-fn stalled(swarm: &Swarm, plan: Plan, now: Instant) -> bool {
-    let last = (swarm.epoch + Duration::from_nanos(swarm.tally.last_ns)).max(plan.end);
+fn stalled(swarm: &Swarm, flow: &Flow, now: Instant) -> bool {
+    let last = (swarm.epoch + Duration::from_nanos(swarm.tally.last_ns)).max(flow.end);
     now.saturating_duration_since(last) > STALL
 }
 
@@ -304,74 +277,53 @@ fn progress(swarm: &Swarm) -> u64 {
     each.min().unwrap_or(u64::MAX)
 }
 
-/// Gives `count` messages to the senders in turn, starting at `cursor`; returns the next cursor.
-fn send_round_robin(swarm: &mut Swarm, senders: &[usize], mut cursor: usize, count: u64) -> usize {
-    let now = crate::swarm::now_ns(swarm.epoch);
-    for _ in 0..count {
-        swarm.conns[senders[cursor]].send(&swarm.encoder, now);
-        cursor = (cursor + 1) % senders.len();
-    }
-    cursor
-}
-
 /// Sends what each sender's schedule has due: message k of sender s is due at
 /// `start + (k + s / senders) / rate`, and carries that time as its send time.
-fn send_scheduled(swarm: &mut Swarm, senders: &[usize], flow: &Flow, plan: Plan, now: Instant) {
-    let since_start = now.duration_since(plan.start).as_secs_f64();
-    let last_k = plan.end.duration_since(plan.start).as_secs_f64() * plan.rate;
-    let start_ns = plan.start.duration_since(swarm.epoch).as_nanos() as f64;
+fn send_scheduled(swarm: &mut Swarm, senders: &[usize], flow: &Flow, now: Instant) {
+    let since_start = now.duration_since(flow.start).as_secs_f64();
+    let rate = flow.cfg.rate;
+    let last_k = flow.end.duration_since(flow.start).as_secs_f64() * rate;
+    let start_ns = flow.start.duration_since(swarm.epoch).as_nanos() as f64;
     let Swarm { conns, encoder, .. } = swarm;
     for &i in senders {
         let conn = &mut conns[i];
-        let phase = conn.id as f64 / plan.senders as f64;
-        let due = ((since_start * plan.rate - phase).floor() + 1.0)
+        let phase = conn.id as f64 / flow.cfg.senders as f64;
+        let due = ((since_start * rate - phase).floor() + 1.0)
             .clamp(0.0, (last_k - phase).ceil().max(0.0)) as u64;
-        let granted = flow.reserve(due.saturating_sub(conn.sent as u64));
-        for _ in 0..granted {
+        for _ in 0..flow.reserve(due.saturating_sub(conn.sent as u64)) {
             let k = conn.sent as f64;
-            conn.sent += 1;
-            let (seq, due_ns) = (conn.sent, start_ns + (k + phase) / plan.rate * 1e9);
-            encoder.put(conn.out_mut(), DATA, seq, due_ns as u64);
+            conn.send(encoder, (start_ns + (k + phase) / rate * 1e9) as u64);
         }
     }
 }
 
-fn outcome(
-    cfg: &Config,
-    target: &Target,
-    parts: Vec<Swarm>,
-    plan: Plan,
-    cpu: CpuReading,
-) -> Outcome {
-    let mut sent_by = vec![0u32; cfg.senders];
+/// Adds up what the threads' swarms counted.
+fn outcome(flow: &Flow, target: &Target, parts: &[Swarm], cpu: CpuReading) -> Outcome {
+    let mut sent_by = vec![0u32; flow.cfg.senders];
     for conn in parts.iter().flat_map(|p| &p.conns) {
         if let Some(slot) = sent_by.get_mut(conn.id as usize) {
             *slot = conn.sent;
         }
     }
-    let mut verdict = Verdict::default();
-    let mut latency = Histogram::new();
-    let mut failures = Failures::new();
-    let mut last_ns = 0;
-    for part in &parts {
-        verdict.add(&part.tally.checker.verdict(&sent_by));
-        latency.merge(&part.tally.latency);
-        last_ns = last_ns.max(part.tally.last_ns);
+    let mut outcome = Outcome {
+        server: target.name(),
+        cfg: flow.cfg.clone(),
+        sent: sent_by.iter().map(|&n| n as u64).sum(),
+        verdict: Verdict::default(),
+        latency: Histogram::new(),
+        elapsed: Duration::ZERO,
+        cpu,
+        failures: Failures::new(),
+    };
+    for part in parts {
+        outcome.verdict.add(&part.tally.checker.verdict(&sent_by));
+        outcome.latency.merge(&part.tally.latency);
+        let last = part.epoch + Duration::from_nanos(part.tally.last_ns);
+        let elapsed = last.saturating_duration_since(flow.start);
+        outcome.elapsed = outcome.elapsed.max(elapsed);
         for (why, n) in failures_in(part, 0..part.conns.len()) {
-            *failures.entry(why).or_insert(0) += n;
+            *outcome.failures.entry(why).or_insert(0) += n;
         }
     }
-    let start_ns = parts
-        .first()
-        .map_or(0, |p| plan.start.duration_since(p.epoch).as_nanos() as u64);
-    Outcome {
-        server: target.name(),
-        cfg: cfg.clone(),
-        sent: sent_by.iter().map(|&n| n as u64).sum(),
-        verdict,
-        latency,
-        elapsed: Duration::from_nanos(last_ns.saturating_sub(start_ns)),
-        cpu,
-        failures,
-    }
+    outcome
 }

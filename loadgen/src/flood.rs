@@ -25,6 +25,8 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
 const QUEUE: usize = 256 * 1024;
 /// The non-readers' receive buffer (the kernel doubles it), so they fill up at once.
 const NON_READER_BUF: c_int = 4096;
+const SOL_SOCKET: c_int = 1;
+const SO_RCVBUF: c_int = 8;
 /// The run ends when no reader received anything and the sender wrote nothing for this long.
 const STALL: Duration = Duration::from_secs(3);
 /// How long after the start the server may take to free the non-readers: `PATIENCE` is at
@@ -73,34 +75,19 @@ impl Outcome {
         self.cfg.messages as f64 / self.send_time.as_secs_f64().max(1e-9)
     }
 
-    pub fn mib_per_s(&self) -> f64 {
-        self.sent_per_s() * self.line_len as f64 / (1024.0 * 1024.0)
-    }
-
     pub fn lost_total(&self) -> u64 {
         self.lost.iter().sum()
-    }
-
-    fn fate(&self, what: &str) -> u64 {
-        self.fates.get(what).copied().unwrap_or(0)
-    }
-
-    /// Non-readers closed without an `ERR too-slow` first (closed or reset).
-    fn closed_quietly(&self) -> u64 {
-        self.fates.values().sum::<u64>() - self.fate("ERR too-slow") - self.fate("open")
     }
 
     pub fn problem(&self) -> Option<String> {
         if !self.failures.is_empty() {
             return Some(format!("disconnected: {}", describe(&self.failures)));
         }
-        let v = &self.verdict;
-        (self.lost_total() + v.duplicated + v.misordered > 0).then(|| {
+        let (lost, v) = (self.lost_total(), &self.verdict);
+        (lost + v.duplicated + v.misordered > 0).then(|| {
             format!(
-                "lost {} duplicated {} misordered {}",
-                self.lost_total(),
-                v.duplicated,
-                v.misordered
+                "lost {lost} duplicated {} misordered {}",
+                v.duplicated, v.misordered
             )
         })
     }
@@ -110,6 +97,11 @@ impl Outcome {
         let lost: Vec<String> = self.lost.iter().map(|n| thousands(*n as f64)).collect();
         let lost_max = self.lost.iter().max().copied().unwrap_or(0);
         let freeze_ms = self.freeze.as_secs_f64() * 1e3;
+        let mib_per_s = self.sent_per_s() * self.line_len as f64 / (1024.0 * 1024.0);
+        let fate = |what: &str| self.fates.get(what).copied().unwrap_or(0);
+        let (too_slow, open) = (fate("ERR too-slow"), fate("open"));
+        // Non-readers closed without an `ERR too-slow` first (closed or reset).
+        let closed = self.fates.values().sum::<u64>() - too_slow - open;
         let freed_s = self.freed.map(|d| d.as_secs_f64());
         vec![
             same("", "server", self.server.clone()),
@@ -137,12 +129,12 @@ impl Outcome {
             column(
                 "sent MiB/s",
                 "sent_mib_per_s",
-                format!("{:.1}", self.mib_per_s()),
-                format!("{:.2}", self.mib_per_s()),
+                format!("{mib_per_s:.1}"),
+                format!("{mib_per_s:.2}"),
             ),
-            count("too-slow", "too_slow", self.fate("ERR too-slow")),
-            count("closed", "closed", self.closed_quietly()),
-            count("open", "open", self.fate("open")),
+            count("too-slow", "too_slow", too_slow),
+            count("closed", "closed", closed),
+            count("open", "open", open),
             column("freed s", "freed_s", opt(freed_s, 2), opt(freed_s, 3)),
             same("peak RSS MiB", "peak_rss_mib", mib(self.peak_rss_kib)),
             result(self.problem()),
@@ -187,8 +179,11 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     for (r, conn) in swarm.conns[1..=cfg.readers].iter_mut().enumerate() {
         conn.receiver = Some(r);
     }
-    for conn in &swarm.conns[1 + cfg.readers..] {
-        shrink_receive_buffer(conn)?;
+    // A client that does not read should fill up quickly instead of soaking up megabytes
+    // (Linux grows a receive buffer up to `tcp_rmem`'s maximum otherwise).
+    for fd in swarm.conns[1 + cfg.readers..].iter().filter_map(Conn::fd) {
+        kit::sys::set_option(fd, SOL_SOCKET, SO_RCVBUF, &NON_READER_BUF)
+            .map_err(|e| format!("flood: cannot set SO_RCVBUF: {e}"))?;
     }
     // Each connection costs the server the same number of descriptors (step 2 holds two).
     let threshold = match (fds_before, fd_count(target.pid())) {
@@ -212,7 +207,6 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         target.alive()?;
     }
     let fates = fates(&mut swarm, 1 + cfg.readers, target)?;
-    let sent = [swarm.conns[0].sent];
     let checker = &swarm.tally.checker;
     Ok(Outcome {
         server: target.name(),
@@ -220,7 +214,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         lost: (0..cfg.readers)
             .map(|r| (cfg.messages as u64).saturating_sub(checker.got(r)))
             .collect(),
-        verdict: checker.verdict(&sent),
+        verdict: checker.verdict(&[swarm.conns[0].sent]),
         freeze,
         send_time,
         line_len: swarm.encoder.sent_len(),
@@ -229,13 +223,6 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         peak_rss_kib: peak_rss_kib(target.pid()),
         failures: failures_in(&swarm, 0..1 + cfg.readers),
     })
-}
-
-/// One reader's progress, for the freeze.
-struct Watched {
-    receiver: usize,
-    got: u64,
-    since: Instant,
 }
 
 /// Sends everything and reads until every reader has it (or nothing moved for `STALL`).
@@ -253,86 +240,57 @@ fn flood(
     } else {
         0
     };
-    let mut watched: Vec<Watched> = (first_watched..cfg.readers)
-        .map(|receiver| Watched {
-            receiver,
-            got: 0,
-            since: start,
-        })
-        .collect();
-    let pace = Pace {
-        credit: 0.0,
-        last: start,
-    };
-    let mut paces = vec![pace; cfg.paced];
+    // Per watched reader: the messages it got, and since when.
+    let mut watched = vec![(0, start); cfg.readers - first_watched];
+    // Per paced reader: the bytes it may read now, refilled at its rate up to `BURST`.
+    let (mut credits, mut refilled) = (vec![0.0; cfg.paced], start);
     let (mut freeze, mut send_end) = (Duration::ZERO, None);
-    let (mut last_move, mut last_written, mut last_got) = (start, 0, 0);
+    // Bytes written and messages received, and when either last changed.
+    let (mut moved, mut last_move) = ((0, 0), start);
     let sent_len = swarm.encoder.sent_len() as u64;
     loop {
-        top_up(swarm, cfg.messages);
-        let now = Instant::now();
-        let sender = &swarm.conns[0];
-        let written = sender.sent as u64 * sent_len - sender.pending_out() as u64;
-        if written != last_written {
-            (last_move, last_written) = (now, written);
+        // Queue the sender's next messages, up to `QUEUE` bytes waiting.
+        let sent_ns = now_ns(swarm.epoch);
+        let sender = &mut swarm.conns[0];
+        while sender.sent < cfg.messages && sender.pending_out() < QUEUE && sender.is_open() {
+            sender.send(&swarm.encoder, sent_ns);
         }
+        let now = Instant::now();
+        let written = sender.sent as u64 * sent_len - sender.pending_out() as u64;
         if send_end.is_none() && (written == cfg.messages as u64 * sent_len || !sender.is_open()) {
             send_end = Some(now);
         }
         let until = send_end.unwrap_or(now);
-        for w in &mut watched {
-            let got = swarm.tally.checker.got(w.receiver);
-            if got != w.got {
-                (w.got, w.since) = (got, now);
+        let checker = &swarm.tally.checker;
+        for (r, (got, since)) in (first_watched..).zip(&mut watched) {
+            if checker.got(r) != *got {
+                (*got, *since) = (checker.got(r), now);
             }
-            freeze = freeze.max(until.saturating_duration_since(w.since));
+            freeze = freeze.max(until.saturating_duration_since(*since));
         }
-        let got_all: u64 = (0..cfg.readers).map(|r| swarm.tally.checker.got(r)).sum();
-        if got_all != last_got {
-            (last_move, last_got) = (now, got_all);
+        let got_all: u64 = (0..cfg.readers).map(|r| checker.got(r)).sum();
+        if (written, got_all) != moved {
+            (moved, last_move) = ((written, got_all), now);
         }
-        let done = (0..cfg.readers).all(|r| {
-            swarm.tally.checker.got(r) >= cfg.messages as u64 || !swarm.conns[1 + r].is_open()
-        });
+        let done = (0..cfg.readers)
+            .all(|r| checker.got(r) >= cfg.messages as u64 || !swarm.conns[1 + r].is_open());
         if send_end.is_some() && (done || now.duration_since(last_move) > STALL) {
             return Ok((freeze, until.duration_since(start)));
         }
         // Whom to read this turn: the sender (for its writes), the readers within their pace.
-        for (r, pace) in paces.iter_mut().enumerate() {
-            pace.refill(now, cfg.reader_rate);
-            swarm.conns[1 + r].read_cap = Some(pace.credit as usize);
+        let earned = cfg.reader_rate * now.duration_since(refilled).as_secs_f64();
+        refilled = now;
+        for (r, credit) in credits.iter_mut().enumerate() {
+            *credit = (*credit + earned).min(BURST);
+            swarm.conns[1 + r].read_cap = Some(*credit as usize);
         }
         let wanted = |c: &Conn| c.id as usize <= cfg.readers && c.read_cap != Some(0);
         swarm.turn_some(1, wanted)?;
-        for (r, pace) in paces.iter_mut().enumerate() {
-            pace.credit = swarm.conns[1 + r].read_cap.unwrap_or(0) as f64 + pace.credit.fract();
+        for (r, credit) in credits.iter_mut().enumerate() {
+            *credit = swarm.conns[1 + r].read_cap.unwrap_or(0) as f64 + credit.fract();
         }
         watch.sample(start);
         target.alive()?;
-    }
-}
-
-/// A paced reader's budget: bytes it may read now, refilled at its rate up to `BURST`.
-#[derive(Clone)]
-struct Pace {
-    credit: f64,
-    last: Instant,
-}
-
-impl Pace {
-    fn refill(&mut self, now: Instant, rate: f64) {
-        let earned = rate * now.duration_since(self.last).as_secs_f64();
-        self.credit = (self.credit + earned).min(BURST);
-        self.last = now;
-    }
-}
-
-/// Queues the sender's next messages, up to `QUEUE` bytes waiting.
-fn top_up(swarm: &mut Swarm, messages: u32) {
-    let now = now_ns(swarm.epoch);
-    let sender = &mut swarm.conns[0];
-    while sender.sent < messages && sender.pending_out() < QUEUE && sender.is_open() {
-        sender.send(&swarm.encoder, now);
     }
 }
 
@@ -349,17 +307,4 @@ fn fates(swarm: &mut Swarm, first: usize, target: &mut Target) -> Result<Failure
         fates.insert("open".into(), open as u64);
     }
     Ok(fates)
-}
-
-const SOL_SOCKET: c_int = 1;
-const SO_RCVBUF: c_int = 8;
-
-/// A client that does not read should fill up quickly instead of soaking up megabytes (Linux
-/// grows a receive buffer up to `tcp_rmem`'s maximum otherwise).
-fn shrink_receive_buffer(conn: &Conn) -> Result<(), String> {
-    let Some(fd) = conn.fd() else {
-        return Ok(());
-    };
-    kit::sys::set_option(fd, SOL_SOCKET, SO_RCVBUF, &NON_READER_BUF)
-        .map_err(|e| format!("flood: cannot set SO_RCVBUF: {e}"))
 }
