@@ -142,16 +142,19 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         steps: Vec::new(),
     };
     for &clients in &cfg.steps {
-        let step = run_step(&mut swarm, clients, cfg, target);
+        let mut step = Step {
+            clients,
+            ..Step::default()
+        };
+        step.failure = grow_and_probe(&mut swarm, &mut step, cfg, target).err();
         let (server, count) = (&outcome.server, thousands(clients as f64));
         let how = step.failure.as_deref().unwrap_or("ok");
         let p99 = ms(step.latency.percentile(99.0));
         crate::progress(&format!(
             "capacity {server}: {count} clients {how} (p99 {p99} ms)"
         ));
-        let passed = step.failure.is_none();
         outcome.steps.push(step);
-        if !passed {
+        if outcome.failed().is_some() {
             break;
         }
     }
@@ -159,18 +162,8 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     Ok(outcome)
 }
 
-/// Grows the swarm to `clients` and probes it; any error becomes the step's failure.
-fn run_step(swarm: &mut Swarm, clients: usize, cfg: &Config, target: &mut Target) -> Step {
-    let mut step = Step {
-        clients,
-        ..Step::default()
-    };
-    if let Err(why) = grow_and_probe(swarm, &mut step, cfg, target) {
-        step.failure = Some(why);
-    }
-    step
-}
-
+/// Grows the swarm to `step.clients` and probes it, filling in `step`; the error is why the
+/// step failed.
 fn grow_and_probe(
     swarm: &mut Swarm,
     step: &mut Step,
@@ -180,16 +173,14 @@ fn grow_and_probe(
     let start = Instant::now();
     let had = swarm.conns.len();
     let (ids, deadline) = (had as u32..step.clients as u32, start + CONNECT_TIMEOUT);
-    let mut failures = connect_clients(swarm, ids, true, target, deadline)?;
+    step.failures = connect_clients(swarm, ids, true, target, deadline)?;
     step.connect = start.elapsed();
-    if !failures.is_empty() {
+    if !step.failures.is_empty() {
         // A server turning clients away answers those it already accepted a moment later:
         // wait for them too, so the count says how many got in.
         idle(swarm, target, SETTLE)?;
-        for (why, n) in failures_in(swarm, had..swarm.conns.len()) {
-            failures.insert(why, n);
-        }
-        step.failures = failures;
+        step.failures
+            .extend(failures_in(swarm, had..swarm.conns.len()));
         return Err(describe(&step.failures));
     }
     let start = Instant::now();
@@ -213,9 +204,8 @@ fn grow_and_probe(
     probe(swarm, cfg, target)?;
     step.latency = std::mem::take(&mut swarm.tally.latency);
     step.verdict = swarm.tally.checker.verdict(&[swarm.conns[0].sent]);
-    let failures = failures_in(swarm, 0..swarm.conns.len());
-    if !failures.is_empty() {
-        step.failures = failures;
+    step.failures = failures_in(swarm, 0..swarm.conns.len());
+    if !step.failures.is_empty() {
         return Err(describe(&step.failures));
     }
     if !step.verdict.is_clean() {

@@ -64,32 +64,22 @@ impl Outcome {
 
     /// The result row, for the table and the CSV.
     pub fn columns(&self) -> Vec<Column> {
-        let (register, cycle) = (&self.register, &self.cycle);
+        let failed: u64 = self.failures.values().sum();
+        let register = |p| ms(self.register.percentile(p));
+        let cycle = |p| ms(self.cycle.percentile(p));
         vec![
             same("", "server", self.server.clone()),
             same("workers", "workers", self.workers.to_string()),
             same("", "seconds", self.duration.as_secs_f64().to_string()),
             count("connections", "connections", self.completed),
             rate("conn/s", "conn_per_s", self.per_second()),
-            same(
-                "",
-                "failed",
-                self.failures.values().sum::<u64>().to_string(),
-            ),
+            same("", "failed", failed.to_string()),
             same("", "lost", self.lost.to_string()),
             same("", "duplicated", self.duplicated.to_string()),
-            same(
-                "register p50 ms",
-                "register_p50_ms",
-                ms(register.percentile(50.0)),
-            ),
-            same(
-                "register p99 ms",
-                "register_p99_ms",
-                ms(register.percentile(99.0)),
-            ),
-            same("cycle p50 ms", "cycle_p50_ms", ms(cycle.percentile(50.0))),
-            same("cycle p99 ms", "cycle_p99_ms", ms(cycle.percentile(99.0))),
+            same("register p50 ms", "register_p50_ms", register(50.0)),
+            same("register p99 ms", "register_p99_ms", register(99.0)),
+            same("cycle p50 ms", "cycle_p50_ms", cycle(50.0)),
+            same("cycle p99 ms", "cycle_p99_ms", cycle(99.0)),
             cpu("server CPU %", "server_cpu_pct", self.cpu.server_cpu),
             cpu("loadgen CPU %", "loadgen_cpu_pct", self.cpu.loadgen_cpu),
             same("threads", "server_threads", whole(self.cpu.server_threads)),
@@ -111,20 +101,17 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         ..Outcome::default()
     };
     let end = Instant::now() + cfg.duration;
-    let meter = CpuMeter::start(target.pid());
+    let mut meter = Some(CpuMeter::start(target.pid()));
     let mut next_id = 0;
     let mut ok_ids = Vec::new();
     // The churn connections are `conns[2..]`: one per worker, then fewer after the end.
     for _ in 0..cfg.workers {
-        let conn = start_cycle(&swarm, &mut next_id, target);
-        swarm.conns.push(conn);
+        swarm.conns.push(start_cycle(&swarm, &mut next_id, target));
     }
-    let mut measured = false;
     while swarm.conns.len() > 2 {
         let now = Instant::now();
-        if !measured && now >= end {
+        if let Some(meter) = meter.take_if(|_| now >= end) {
             outcome.cpu = meter.read();
-            measured = true;
         }
         let mut i = 2;
         while i < swarm.conns.len() {
@@ -133,17 +120,15 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
                 conn.failure = Some("timeout".into());
                 conn.close();
             }
-            if conn.state != State::Closed {
-                i += 1;
-                continue;
-            }
-            finish_cycle(&mut outcome, conn, now <= end, &mut ok_ids);
-            if now < end {
+            if conn.state == State::Closed {
+                finish_cycle(&mut outcome, conn, now <= end, &mut ok_ids);
+                if now >= end {
+                    swarm.conns.swap_remove(i);
+                    continue;
+                }
                 swarm.conns[i] = start_cycle(&swarm, &mut next_id, target);
-                i += 1;
-            } else {
-                swarm.conns.swap_remove(i);
             }
+            i += 1;
         }
         swarm.turn(5)?;
         target.alive()?;
@@ -164,7 +149,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
 
 /// Opens the next churn connection, with `USER` and `MSG` queued.
 fn start_cycle(swarm: &Swarm, next_id: &mut u32, target: &Target) -> Conn {
-    let mut conn = connect(*next_id, CHURN, target.addr);
+    let mut conn = connect(*next_id, CHURN, true, target.addr);
     *next_id += 1;
     conn.hang_up = true;
     conn.send(&swarm.encoder, now_ns(swarm.epoch));

@@ -27,7 +27,8 @@ const EADDRNOTAVAIL: i32 = 99;
 /// Loopback addresses to take source ports from: 127.0.0.2 and the next 65,000.
 const SOURCE_IPS: u64 = 65_000;
 
-static NEXT_SOURCE: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Source addresses handed out so far.
+static HANDED_OUT: AtomicU64 = AtomicU64::new(0);
 
 /// The source ports loadgen binds: outside the kernel's ephemeral range. A port loadgen
 /// binds stays taken for everyone while its connection sits in TIME_WAIT (a minute), and
@@ -57,15 +58,14 @@ fn source_ports() -> std::ops::Range<u32> {
 pub fn next_source() -> SocketAddrV4 {
     let ports = source_ports();
     let per_ip = (ports.end - ports.start) as u64;
-    if NEXT_SOURCE.load(Ordering::Relaxed) == u64::MAX {
+    static FIRST: OnceLock<u64> = OnceLock::new();
+    let first = FIRST.get_or_init(|| {
         let clock = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        let start =
-            (clock ^ (std::process::id() as u64).wrapping_mul(0x9E37_79B9)) % SOURCE_IPS * per_ip;
-        let _ = NEXT_SOURCE.compare_exchange(u64::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
-    }
-    let i = NEXT_SOURCE.fetch_add(1, Ordering::Relaxed) % (SOURCE_IPS * per_ip);
+        (clock ^ (std::process::id() as u64).wrapping_mul(0x9E37_79B9)) % SOURCE_IPS * per_ip
+    });
+    let i = (first + HANDED_OUT.fetch_add(1, Ordering::Relaxed)) % (SOURCE_IPS * per_ip);
     let ip = u32::from(Ipv4Addr::new(127, 0, 0, 2)) + (i / per_ip) as u32;
     SocketAddrV4::new(Ipv4Addr::from(ip), (ports.start as u64 + i % per_ip) as u16)
 }
@@ -160,7 +160,8 @@ impl Conn {
         self.stream.as_ref().map(AsRawFd::as_raw_fd)
     }
 
-    fn fail(&mut self, reason: String) {
+    /// Closes it, failed for `reason` unless it already failed for another.
+    pub fn fail(&mut self, reason: String) {
         if self.failure.is_none() {
             self.failure = Some(reason);
         }
@@ -197,6 +198,47 @@ impl Conn {
             }
         }
     }
+
+    /// Reads everything the connection has, partial line first, then big reads into `buf`,
+    /// and hands the lines to `tally`.
+    fn receive(&mut self, buf: &mut [u8], encoder: &Encoder, tally: &mut Tally, epoch: Instant) {
+        loop {
+            let Some(stream) = self.stream.as_mut() else {
+                return;
+            };
+            let kept = self.partial.len();
+            let end = buf
+                .len()
+                .min(kept.saturating_add(self.read_cap.unwrap_or(usize::MAX)));
+            if end == kept {
+                return; // its read budget is spent
+            }
+            buf[..kept].copy_from_slice(&self.partial);
+            let n = match stream.read(&mut buf[kept..end]) {
+                Ok(0) if self.shut => return self.close(),
+                Ok(0) => return self.fail("closed".into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.fail(failure_of(&e)),
+            };
+            // Without this the server's side of the connection waits for our delayed ACKs
+            // (40 ms) whenever its congestion window, counted in packets, is used up.
+            let _ = sys::quick_ack(stream.as_raw_fd());
+            self.read_cap = self.read_cap.map(|cap| cap - n);
+            let now = now_ns(epoch);
+            let filled = &buf[..kept + n];
+            let used = wire::scan(filled, encoder, |line| tally.take(self, line, now));
+            self.partial.clear();
+            self.partial.extend_from_slice(&filled[used..]);
+            if self.partial.len() > wire::MAX_PARTIAL {
+                return self.fail("line without newline from server".into());
+            }
+            if kept + n < end {
+                return; // a short read: the socket is drained
+            }
+        }
+    }
 }
 
 /// What the lines a swarm received add up to.
@@ -211,15 +253,6 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn new(checker: Checker) -> Self {
-        Tally {
-            checker,
-            latency: Histogram::new(),
-            churn_seen: Vec::new(),
-            last_ns: 0,
-        }
-    }
-
     #[inline(always)]
     fn take(&mut self, conn: &mut Conn, line: Line, now: u64) {
         match line {
@@ -250,16 +283,17 @@ impl Tally {
     }
 }
 
-/// Starts connecting client `id` to `dst`, its `USER` line queued; a connection that fails
-/// at once comes back closed, with its failure.
-pub fn connect(id: u32, prefix: u8, dst: SocketAddrV4) -> Conn {
+/// Starts connecting client `id` to `dst`, its `USER` line queued if it is `named`; a
+/// connection that fails at once comes back closed, with its failure.
+pub fn connect(id: u32, prefix: u8, named: bool, dst: SocketAddrV4) -> Conn {
+    let user = format!("USER {}\n", wire::name(prefix, id));
     let mut conn = Conn {
         stream: None,
         id,
         opened: Instant::now(),
         state: State::Connecting,
         failure: None,
-        named: true,
+        named,
         last_sync: 0,
         receiver: None,
         sent: 0,
@@ -267,7 +301,7 @@ pub fn connect(id: u32, prefix: u8, dst: SocketAddrV4) -> Conn {
         read_cap: None,
         shut: false,
         partial: Vec::new(),
-        out: format!("USER {}\n", wire::name(prefix, id)).into_bytes(),
+        out: if named { user.into_bytes() } else { Vec::new() },
     };
     match open(dst) {
         Ok(stream) => conn.stream = Some(stream),
@@ -296,7 +330,12 @@ impl Swarm {
             polled: Vec::new(),
             buf: vec![0; READ_BUF],
             encoder: Encoder::new(size),
-            tally: Tally::new(checker),
+            tally: Tally {
+                checker,
+                latency: Histogram::new(),
+                churn_seen: Vec::new(),
+                last_ns: 0,
+            },
             epoch: Instant::now(),
         }
     }
@@ -327,12 +366,9 @@ impl Swarm {
         self.fds.clear();
         self.polled.clear();
         for (i, conn) in self.conns.iter().enumerate() {
-            let Some(stream) = conn.stream.as_ref() else {
+            let Some(stream) = conn.stream.as_ref().filter(|_| wanted(conn)) else {
                 continue;
             };
-            if !wanted(conn) {
-                continue;
-            }
             let wants_out = conn.state == State::Connecting || !conn.out.is_empty();
             let events = if wants_out { POLLIN | POLLOUT } else { POLLIN };
             self.fds.push(PollFd {
@@ -358,73 +394,20 @@ impl Swarm {
 
     fn service(&mut self, i: usize, revents: i16) {
         let conn = &mut self.conns[i];
-        if conn.state == State::Connecting {
-            let Some(stream) = conn.stream.as_ref() else {
-                return;
-            };
+        if let (State::Connecting, Some(stream)) = (&conn.state, &conn.stream) {
             match stream.take_error() {
                 Ok(None) => {
-                    conn.state = State::Open;
                     let _ = stream.set_nodelay(true);
+                    conn.state = State::Open;
                 }
                 Ok(Some(e)) | Err(e) => return conn.fail(failure_of(&e)),
             }
         }
         if revents & (POLLIN | POLLHUP | POLLERR) != 0 {
-            self.receive(i);
+            conn.receive(&mut self.buf, &self.encoder, &mut self.tally, self.epoch);
         }
-        let conn = &mut self.conns[i];
         if conn.is_open() && !conn.out.is_empty() {
             conn.flush();
-        }
-    }
-
-    /// Reads everything the connection has: partial line first, then big reads.
-    fn receive(&mut self, i: usize) {
-        let Swarm {
-            conns,
-            buf,
-            encoder,
-            tally,
-            epoch,
-            ..
-        } = self;
-        let conn = &mut conns[i];
-        loop {
-            let Some(stream) = conn.stream.as_mut() else {
-                return;
-            };
-            let kept = conn.partial.len();
-            let end = buf
-                .len()
-                .min(kept.saturating_add(conn.read_cap.unwrap_or(usize::MAX)));
-            if end == kept {
-                return; // its read budget is spent
-            }
-            buf[..kept].copy_from_slice(&conn.partial);
-            let n = match stream.read(&mut buf[kept..end]) {
-                Ok(0) if conn.shut => return conn.close(),
-                Ok(0) => return conn.fail("closed".into()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return conn.fail(failure_of(&e)),
-            };
-            // Without this the server's side of the connection waits for our delayed ACKs
-            // (40 ms) whenever its congestion window, counted in packets, is used up.
-            let _ = sys::quick_ack(stream.as_raw_fd());
-            conn.read_cap = conn.read_cap.map(|cap| cap - n);
-            let now = now_ns(*epoch);
-            let filled = &buf[..kept + n];
-            let used = wire::scan(filled, encoder, |line| tally.take(conn, line, now));
-            conn.partial.clear();
-            conn.partial.extend_from_slice(&filled[used..]);
-            if conn.partial.len() > wire::MAX_PARTIAL {
-                return conn.fail("line without newline from server".into());
-            }
-            if kept + n < end {
-                return; // a short read: the socket is drained
-            }
         }
     }
 

@@ -7,7 +7,7 @@
 //! each of them must reach everyone.
 
 use crate::server::Server;
-use crate::swarm::{Conn, State, Swarm, now_ns};
+use crate::swarm::{Conn, State, Swarm, connect, now_ns};
 use crate::wire::{CLIENT, SYNC};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, SocketAddrV4, TcpStream};
@@ -116,26 +116,25 @@ pub fn connect_clients(
             }
             if now.duration_since(conn.opened) > DROPPED_AFTER {
                 // Its SYN was dropped: the same client again, on a new connection.
-                *conn = client(conn.id, conn.named, target.addr);
+                *conn = connect(conn.id, CLIENT, conn.named, target.addr);
             }
             connecting += 1;
         }
         while next < ids.end && connecting < MAX_CONNECTING {
-            swarm.conns.push(client(next, register, target.addr));
+            swarm
+                .conns
+                .push(connect(next, CLIENT, register, target.addr));
             next += 1;
             connecting += 1;
         }
-        let busy = swarm.conns[first..]
-            .iter()
-            .any(|c| c.state == State::Connecting || (c.is_open() && c.pending_out() > 0));
-        if next == ids.end && !busy {
-            return Ok(failures_in(swarm, first..swarm.conns.len()));
-        }
-        if now > deadline {
+        // Still on its way: connecting, or its `USER` line not yet written.
+        let on_its_way = |c: &Conn| c.state == State::Connecting || c.pending_out() > 0;
+        let busy = swarm.conns[first..].iter().any(on_its_way);
+        if (next == ids.end && !busy) || now > deadline {
+            // Done, or out of time: then the stragglers fail.
             for conn in &mut swarm.conns[first..] {
                 if conn.state == State::Connecting {
-                    conn.failure = Some("timeout".into());
-                    conn.close();
+                    conn.fail("timeout".into());
                 }
             }
             let mut failures = failures_in(swarm, first..swarm.conns.len());
@@ -145,7 +144,7 @@ pub fn connect_clients(
             return Ok(failures);
         }
         // Only the connections still on their way: the others wait for nothing now.
-        swarm.turn_some(1, |c| c.state == State::Connecting || c.pending_out() > 0)?;
+        swarm.turn_some(1, on_its_way)?;
         target.alive()?;
     }
 }
@@ -178,16 +177,6 @@ pub fn connect_and_register(
         return Err(format!("{scenario}: could not register {n} clients: {why}"));
     }
     Ok(())
-}
-
-/// A connection for client `id`, with its `USER` line queued if it is to `register`.
-fn client(id: u32, register: bool, dst: SocketAddrV4) -> Conn {
-    let mut conn = crate::swarm::connect(id, CLIENT, dst);
-    if !register {
-        conn.out_mut().clear();
-        conn.named = false;
-    }
-    conn
 }
 
 /// Client `prober` sends sync probes until every other open, named client got one (or was
