@@ -10,8 +10,10 @@ use crate::check::Checker;
 use crate::stats::Histogram;
 use crate::sys::{self, POLLERR, POLLHUP, POLLIN, POLLOUT, PollFd};
 use crate::wire::{self, CHURN, CLIENT, DATA, Encoder, Line, SYNC};
+use std::io::ErrorKind::{self, AddrInUse, AddrNotAvailable};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpStream};
+use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,8 +23,6 @@ use std::time::Instant;
 const READ_BUF: usize = 1 << 20;
 /// Source addresses to try when one is still taken (e.g. in TIME_WAIT from an earlier run).
 const SOURCE_TRIES: usize = 64;
-const EADDRINUSE: i32 = 98;
-const EADDRNOTAVAIL: i32 = 99;
 
 /// Loopback addresses to take source ports from: 127.0.0.2 and the next 65,000.
 const SOURCE_IPS: u64 = 65_000;
@@ -34,21 +34,17 @@ static HANDED_OUT: AtomicU64 = AtomicU64::new(0);
 /// binds stays taken for everyone while its connection sits in TIME_WAIT (a minute), and
 /// the kernel picks ports for ordinary `connect` calls from that range: overlapping it would
 /// leave other programs on the machine without a port to connect from.
-fn source_ports() -> std::ops::Range<u32> {
-    static PORTS: OnceLock<std::ops::Range<u32>> = OnceLock::new();
-    let outside_ephemeral = || {
-        let path = "/proc/sys/net/ipv4/ip_local_port_range";
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let mut bounds = text.split_whitespace().filter_map(|n| n.parse().ok());
-        let low = bounds.next().unwrap_or(32_768);
-        let high = bounds.next().unwrap_or(60_999);
-        if low >= 20_000 {
-            10_000..low
-        } else {
-            (high + 1).max(1024)..65_536
-        }
-    };
-    PORTS.get_or_init(outside_ephemeral).clone()
+fn source_ports() -> Range<u32> {
+    let path = "/proc/sys/net/ipv4/ip_local_port_range";
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut bounds = text.split_whitespace().filter_map(|n| n.parse().ok());
+    let low = bounds.next().unwrap_or(32_768);
+    let high = bounds.next().unwrap_or(60_999);
+    if low >= 20_000 {
+        10_000..low
+    } else {
+        (high + 1).max(1024)..65_536
+    }
 }
 
 /// A source address never handed out before by this process: every port of
@@ -56,15 +52,18 @@ fn source_ports() -> std::ops::Range<u32> {
 /// address picked from its pid and the clock, so a rerun does not meet the previous run's
 /// connections still in TIME_WAIT (a SYN that hits one waits a second).
 pub fn next_source() -> SocketAddrV4 {
-    let ports = source_ports();
-    let per_ip = (ports.end - ports.start) as u64;
-    static FIRST: OnceLock<u64> = OnceLock::new();
-    let first = FIRST.get_or_init(|| {
+    // The ports, read once, and the number of the address this process starts at.
+    static START: OnceLock<(Range<u32>, u64)> = OnceLock::new();
+    let (ports, first) = START.get_or_init(|| {
+        let ports = source_ports();
         let clock = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        (clock ^ (std::process::id() as u64).wrapping_mul(0x9E37_79B9)) % SOURCE_IPS * per_ip
+        let pid = std::process::id() as u64;
+        let first = (clock ^ pid.wrapping_mul(0x9E37_79B9)) % SOURCE_IPS * ports.len() as u64;
+        (ports, first)
     });
+    let per_ip = ports.len() as u64;
     let i = (first + HANDED_OUT.fetch_add(1, Ordering::Relaxed)) % (SOURCE_IPS * per_ip);
     let ip = u32::from(Ipv4Addr::new(127, 0, 0, 2)) + (i / per_ip) as u32;
     SocketAddrV4::new(Ipv4Addr::from(ip), (ports.start as u64 + i % per_ip) as u16)
@@ -72,10 +71,10 @@ pub fn next_source() -> SocketAddrV4 {
 
 /// Starts a non-blocking connection to `dst` from a fresh loopback source address.
 pub fn open(dst: SocketAddrV4) -> io::Result<TcpStream> {
-    let mut last = io::Error::from(io::ErrorKind::AddrNotAvailable);
+    let mut last = io::Error::from(AddrNotAvailable);
     for _ in 0..SOURCE_TRIES {
         match sys::connect_from(next_source(), dst) {
-            Err(e) if matches!(e.raw_os_error(), Some(EADDRINUSE | EADDRNOTAVAIL)) => last = e,
+            Err(e) if matches!(e.kind(), AddrInUse | AddrNotAvailable) => last = e,
             other => return other,
         }
     }
@@ -85,9 +84,9 @@ pub fn open(dst: SocketAddrV4) -> io::Result<TcpStream> {
 /// A short name for why a connection failed, as the reports show it.
 pub fn failure_of(e: &io::Error) -> String {
     match e.kind() {
-        io::ErrorKind::ConnectionRefused => "refused".into(),
-        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => "reset".into(),
-        io::ErrorKind::TimedOut => "timeout".into(),
+        ErrorKind::ConnectionRefused => "refused".into(),
+        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => "reset".into(),
+        ErrorKind::TimedOut => "timeout".into(),
         _ => format!("error: {e}"),
     }
 }
@@ -113,8 +112,6 @@ pub struct Conn {
     pub state: State,
     /// Why the connection ended, if it ended badly.
     pub failure: Option<String>,
-    /// Sends `USER` (an idle connection does not).
-    pub named: bool,
     /// The number of the last sync probe it received (0: none yet). Once it got one, the
     /// server has surely registered it.
     pub last_sync: u32,
@@ -186,8 +183,8 @@ impl Conn {
                 Ok(n) => {
                     self.out.drain(..n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return self.fail(failure_of(&e)),
             }
         }
@@ -218,8 +215,8 @@ impl Conn {
                 Ok(0) if self.shut => return self.close(),
                 Ok(0) => return self.fail("closed".into()),
                 Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return self.fail(failure_of(&e)),
             };
             // Without this the server's side of the connection waits for our delayed ACKs
@@ -293,7 +290,6 @@ pub fn connect(id: u32, prefix: u8, named: bool, dst: SocketAddrV4) -> Conn {
         opened: Instant::now(),
         state: State::Connecting,
         failure: None,
-        named,
         last_sync: 0,
         receiver: None,
         sent: 0,

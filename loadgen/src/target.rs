@@ -100,13 +100,12 @@ pub fn failures_in(swarm: &Swarm, range: Range<usize>) -> Failures {
 /// failures.
 pub fn connect_clients(
     swarm: &mut Swarm,
-    ids: Range<u32>,
+    mut ids: Range<u32>,
     register: bool,
     target: &mut Target,
     deadline: Instant,
 ) -> Result<Failures, String> {
     let first = swarm.conns.len();
-    let mut next = ids.start;
     loop {
         let now = Instant::now();
         let mut connecting = 0;
@@ -116,21 +115,17 @@ pub fn connect_clients(
             }
             if now.duration_since(conn.opened) > DROPPED_AFTER {
                 // Its SYN was dropped: the same client again, on a new connection.
-                *conn = connect(conn.id, CLIENT, conn.named, target.addr);
+                *conn = connect(conn.id, CLIENT, register, target.addr);
             }
             connecting += 1;
         }
-        while next < ids.end && connecting < MAX_CONNECTING {
-            swarm
-                .conns
-                .push(connect(next, CLIENT, register, target.addr));
-            next += 1;
-            connecting += 1;
+        for id in ids.by_ref().take(MAX_CONNECTING.saturating_sub(connecting)) {
+            swarm.conns.push(connect(id, CLIENT, register, target.addr));
         }
         // Still on its way: connecting, or its `USER` line not yet written.
         let on_its_way = |c: &Conn| c.state == State::Connecting || c.pending_out() > 0;
         let busy = swarm.conns[first..].iter().any(on_its_way);
-        if (next == ids.end && !busy) || now > deadline {
+        if (ids.is_empty() && !busy) || now > deadline {
             // Done, or out of time: then the stragglers fail.
             for conn in &mut swarm.conns[first..] {
                 if conn.state == State::Connecting {
@@ -138,8 +133,8 @@ pub fn connect_clients(
                 }
             }
             let mut failures = failures_in(swarm, first..swarm.conns.len());
-            if next < ids.end {
-                failures.insert("not tried (timeout)".into(), (ids.end - next) as u64);
+            if !ids.is_empty() {
+                failures.insert("not tried (timeout)".into(), ids.len() as u64);
             }
             return Ok(failures);
         }
@@ -179,14 +174,15 @@ pub fn connect_and_register(
     Ok(())
 }
 
-/// Client `prober` sends sync probes until every other open, named client got one (or was
-/// refused with an `ERR`), or `deadline`; if nobody got any within `NOTHING_RELAYED`, the
+/// Client `prober` sends sync probes until every other open client got one (or was refused
+/// with an `ERR`), or `deadline`; if nobody got any within `NOTHING_RELAYED`, the
 /// server relays nothing and it gives up early. Returns how many clients are still
 /// unconfirmed (0 on success).
 ///
 /// One probe at a time: the next leaves only once every client that got the previous one got
 /// this one too, so the server never has a queue of probes to work through, and when `sync`
-/// returns it is idle (which `capacity` samples next).
+/// returns it is idle (which `capacity` samples next). Every client of the swarm sent `USER`:
+/// connections that never register join only after the last `sync`.
 pub fn sync(
     swarm: &mut Swarm,
     prober: usize,
@@ -202,7 +198,7 @@ pub fn sync(
         let mut anyone = false;
         let mut answered = true;
         for (i, c) in swarm.conns.iter().enumerate() {
-            let candidate = i != prober && c.named && c.is_open() && c.failure.is_none();
+            let candidate = i != prober && c.is_open() && c.failure.is_none();
             anyone |= c.last_sync > 0;
             waiting += usize::from(candidate && c.last_sync == 0);
             answered &= !candidate || c.last_sync == 0 || c.last_sync >= seq;
