@@ -184,7 +184,7 @@ fn grow_and_probe(
         return Err(describe(&step.failures));
     }
     let start = Instant::now();
-    let unconfirmed = sync(swarm, 0, target, start + SYNC_TIMEOUT)?;
+    let unconfirmed = sync(swarm, target, start + SYNC_TIMEOUT)?;
     step.register = start.elapsed();
     if unconfirmed > 0 {
         return Err(format!(

@@ -134,12 +134,11 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         target.alive()?;
     }
     wait_for_watcher(&mut swarm, &ok_ids, target)?;
-    let seen = &swarm.tally.churn_seen;
     for &id in &ok_ids {
-        match seen.get(id as usize).copied().unwrap_or(0) {
-            0 => outcome.lost += 1,
-            1 => {}
-            _ => outcome.duplicated += 1,
+        match swarm.tally.churn_seen.get(id as usize) {
+            None | Some(0) => outcome.lost += 1,
+            Some(1) => {}
+            Some(_) => outcome.duplicated += 1,
         }
     }
     outcome.register = std::mem::take(&mut swarm.tally.latency);
@@ -163,9 +162,8 @@ fn finish_cycle(outcome: &mut Outcome, conn: &Conn, in_time: bool, ok_ids: &mut 
         return;
     }
     ok_ids.push(conn.id);
-    outcome
-        .cycle
-        .record(conn.opened.elapsed().as_nanos() as u64);
+    let cycle = conn.opened.elapsed();
+    outcome.cycle.record(cycle.as_nanos() as u64);
     outcome.completed += u64::from(in_time);
 }
 

@@ -204,9 +204,8 @@ impl Conn {
                 return;
             };
             let kept = self.partial.len();
-            let end = buf
-                .len()
-                .min(kept.saturating_add(self.read_cap.unwrap_or(usize::MAX)));
+            let cap = self.read_cap.unwrap_or(usize::MAX);
+            let end = buf.len().min(kept.saturating_add(cap));
             if end == kept {
                 return; // its read budget is spent
             }

@@ -26,6 +26,8 @@ const SYNC_EVERY: Duration = Duration::from_millis(100);
 /// A chat server relays a message in microseconds; one that relayed nothing for this long
 /// is not one.
 const NOTHING_RELAYED: Duration = Duration::from_secs(3);
+/// The client that sends the sync probes.
+const PROBER: usize = 0;
 
 /// Where the server is: started by us (`--server`) or already running (`--addr`).
 pub struct Target {
@@ -159,7 +161,7 @@ pub fn connect_and_register(
         let why = describe(&failures);
         return Err(format!("{scenario}: could not connect {n} clients: {why}"));
     }
-    let unconfirmed = sync(swarm, 0, target, deadline)?;
+    let unconfirmed = sync(swarm, target, deadline)?;
     if unconfirmed > 0 {
         let addr = target.addr;
         return Err(format!(
@@ -174,8 +176,8 @@ pub fn connect_and_register(
     Ok(())
 }
 
-/// Client `prober` sends sync probes until every other open client got one (or was refused
-/// with an `ERR`), or `deadline`; if nobody got any within `NOTHING_RELAYED`, the
+/// Client 0 (`PROBER`) sends sync probes until every other open client got one (or was
+/// refused with an `ERR`), or `deadline`; if nobody got any within `NOTHING_RELAYED`, the
 /// server relays nothing and it gives up early. Returns how many clients are still
 /// unconfirmed (0 on success).
 ///
@@ -183,12 +185,7 @@ pub fn connect_and_register(
 /// this one too, so the server never has a queue of probes to work through, and when `sync`
 /// returns it is idle (which `capacity` samples next). Every client of the swarm sent `USER`:
 /// connections that never register join only after the last `sync`.
-pub fn sync(
-    swarm: &mut Swarm,
-    prober: usize,
-    target: &mut Target,
-    deadline: Instant,
-) -> Result<usize, String> {
+pub fn sync(swarm: &mut Swarm, target: &mut Target, deadline: Instant) -> Result<usize, String> {
     let start = Instant::now();
     // Probe numbers keep rising over the calls, so an old probe never answers a new one.
     let mut seq = swarm.conns.iter().map(|c| c.last_sync).max().unwrap_or(0);
@@ -198,7 +195,7 @@ pub fn sync(
         let mut anyone = false;
         let mut answered = true;
         for (i, c) in swarm.conns.iter().enumerate() {
-            let candidate = i != prober && c.is_open() && c.failure.is_none();
+            let candidate = i != PROBER && c.is_open() && c.failure.is_none();
             anyone |= c.last_sync > 0;
             waiting += usize::from(candidate && c.last_sync == 0);
             answered &= !candidate || c.last_sync == 0 || c.last_sync >= seq;
@@ -210,15 +207,15 @@ pub fn sync(
         {
             return Ok(waiting);
         }
-        if let Some(why) = &swarm.conns[prober].failure {
-            let name = crate::wire::name(CLIENT, swarm.conns[prober].id);
+        if let Some(why) = &swarm.conns[PROBER].failure {
+            let name = crate::wire::name(CLIENT, swarm.conns[PROBER].id);
             return Err(format!("the probing client {name} failed: {why}"));
         }
         if answered && now >= next_probe {
             seq += 1;
             let sent_ns = now_ns(swarm.epoch);
             let Swarm { conns, encoder, .. } = swarm;
-            encoder.put(conns[prober].out_mut(), SYNC, seq, sent_ns);
+            encoder.put(conns[PROBER].out_mut(), SYNC, seq, sent_ns);
             next_probe = now + SYNC_EVERY;
         }
         swarm.turn(10)?;
