@@ -135,10 +135,9 @@ impl Outcome {
 
 pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     let mut swarm = Swarm::new(cfg.size, Checker::new(Vec::new(), 1));
-    let idle_empty = idle(&mut swarm, target, cfg.idle)?;
     let mut outcome = Outcome {
         server: target.name(),
-        idle_empty,
+        idle_empty: idle(&mut swarm, target, cfg.idle)?,
         steps: Vec::new(),
     };
     for &clients in &cfg.steps {
@@ -150,9 +149,8 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         let (server, count) = (&outcome.server, thousands(clients as f64));
         let how = step.failure.as_deref().unwrap_or("ok");
         let p99 = ms(step.latency.percentile(99.0));
-        crate::progress(&format!(
-            "capacity {server}: {count} clients {how} (p99 {p99} ms)"
-        ));
+        let line = format!("capacity {server}: {count} clients {how} (p99 {p99} ms)");
+        crate::progress(&line);
         outcome.steps.push(step);
         if outcome.failed().is_some() {
             break;
@@ -192,9 +190,8 @@ fn grow_and_probe(
         ));
     }
     let next_probe = swarm.conns[0].sent + 1;
-    for i in had.max(1)..swarm.conns.len() {
-        let id = swarm.conns[i].id;
-        swarm.conns[i].receiver = Some(swarm.tally.checker.join(id, &[next_probe]));
+    for conn in &mut swarm.conns[had.max(1)..] {
+        conn.receiver = Some(swarm.tally.checker.join(conn.id, &[next_probe]));
     }
     // The registration burst leaves the server (and the kernel) a tail of work: let it
     // settle, so the sample below is the cost of holding idle clients and nothing else.
@@ -241,8 +238,7 @@ fn idle(swarm: &mut Swarm, target: &mut Target, how_long: Duration) -> Result<Cp
 fn probe(swarm: &mut Swarm, cfg: &Config, target: &mut Target) -> Result<(), String> {
     for _ in 0..cfg.probes {
         let sent_at = Instant::now();
-        let now = now_ns(swarm.epoch);
-        swarm.conns[0].send(&swarm.encoder, now);
+        swarm.conns[0].send(&swarm.encoder, now_ns(swarm.epoch));
         loop {
             let so_far = swarm.tally.checker.verdict(&[swarm.conns[0].sent]);
             let delivered =

@@ -172,17 +172,14 @@ fn wait_for_watcher(swarm: &mut Swarm, ok_ids: &[u32], target: &mut Target) -> R
     let deadline = Instant::now() + DRAIN_TIMEOUT;
     while Instant::now() < deadline {
         let seen = &swarm.tally.churn_seen;
-        if ok_ids
-            .iter()
-            .all(|&id| seen.get(id as usize).is_some_and(|&n| n > 0))
-        {
+        let received = |&id: &u32| seen.get(id as usize).is_some_and(|&n| n > 0);
+        if ok_ids.iter().all(received) {
             return Ok(());
         }
-        if !swarm.conns[WATCHER].is_open() {
-            return Err(format!(
-                "churn: the watcher was disconnected ({})",
-                swarm.conns[WATCHER].failure.clone().unwrap_or_default()
-            ));
+        let watcher = &swarm.conns[WATCHER];
+        if !watcher.is_open() {
+            let why = watcher.failure.clone().unwrap_or_default();
+            return Err(format!("churn: the watcher was disconnected ({why})"));
         }
         swarm.turn(10)?;
         target.alive()?;

@@ -201,10 +201,9 @@ pub fn sync(swarm: &mut Swarm, target: &mut Target, deadline: Instant) -> Result
             answered &= !candidate || c.last_sync == 0 || c.last_sync >= seq;
         }
         let now = Instant::now();
-        if (waiting == 0 && answered)
-            || now > deadline
-            || (!anyone && now.duration_since(start) > NOTHING_RELAYED)
-        {
+        let done = waiting == 0 && answered;
+        let relays_nothing = !anyone && now.duration_since(start) > NOTHING_RELAYED;
+        if done || relays_nothing || now > deadline {
             return Ok(waiting);
         }
         if let Some(why) = &swarm.conns[PROBER].failure {
