@@ -173,7 +173,7 @@ impl Conn {
         self.partial = Vec::new();
     }
 
-    /// Writes as much of the queue as the socket takes.
+    /// Writes as much of the queue as the socket takes (nothing if it is closed).
     fn flush(&mut self) {
         let Some(stream) = self.stream.as_mut() else {
             return;
@@ -401,9 +401,7 @@ impl Swarm {
         if revents & (POLLIN | POLLHUP | POLLERR) != 0 {
             conn.receive(&mut self.buf, &self.encoder, &mut self.tally, self.epoch);
         }
-        if conn.is_open() && !conn.out.is_empty() {
-            conn.flush();
-        }
+        conn.flush();
     }
 
     /// Half-closes every open connection and closes them all.
