@@ -135,23 +135,24 @@ impl Outcome {
 
 pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     let mut swarm = Swarm::new(cfg.size, Checker::new(Vec::new(), 1));
-    let idle_empty = idle(&mut swarm, target, cfg.idle)?;
     let mut outcome = Outcome {
         server: target.name(),
-        idle_empty,
+        idle_empty: idle(&mut swarm, target, cfg.idle)?,
         steps: Vec::new(),
     };
     for &clients in &cfg.steps {
-        let step = run_step(&mut swarm, clients, cfg, target);
+        let mut step = Step {
+            clients,
+            ..Step::default()
+        };
+        step.failure = grow_and_probe(&mut swarm, &mut step, cfg, target).err();
         let (server, count) = (&outcome.server, thousands(clients as f64));
         let how = step.failure.as_deref().unwrap_or("ok");
         let p99 = ms(step.latency.percentile(99.0));
-        crate::progress(&format!(
-            "capacity {server}: {count} clients {how} (p99 {p99} ms)"
-        ));
-        let passed = step.failure.is_none();
+        let line = format!("capacity {server}: {count} clients {how} (p99 {p99} ms)");
+        crate::progress(&line);
         outcome.steps.push(step);
-        if !passed {
+        if outcome.failed().is_some() {
             break;
         }
     }
@@ -159,18 +160,8 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     Ok(outcome)
 }
 
-/// Grows the swarm to `clients` and probes it; any error becomes the step's failure.
-fn run_step(swarm: &mut Swarm, clients: usize, cfg: &Config, target: &mut Target) -> Step {
-    let mut step = Step {
-        clients,
-        ..Step::default()
-    };
-    if let Err(why) = grow_and_probe(swarm, &mut step, cfg, target) {
-        step.failure = Some(why);
-    }
-    step
-}
-
+/// Grows the swarm to `step.clients` and probes it, filling in `step`; the error is why the
+/// step failed.
 fn grow_and_probe(
     swarm: &mut Swarm,
     step: &mut Step,
@@ -180,20 +171,18 @@ fn grow_and_probe(
     let start = Instant::now();
     let had = swarm.conns.len();
     let (ids, deadline) = (had as u32..step.clients as u32, start + CONNECT_TIMEOUT);
-    let mut failures = connect_clients(swarm, ids, true, target, deadline)?;
+    step.failures = connect_clients(swarm, ids, true, target, deadline)?;
     step.connect = start.elapsed();
-    if !failures.is_empty() {
+    if !step.failures.is_empty() {
         // A server turning clients away answers those it already accepted a moment later:
         // wait for them too, so the count says how many got in.
         idle(swarm, target, SETTLE)?;
-        for (why, n) in failures_in(swarm, had..swarm.conns.len()) {
-            failures.insert(why, n);
-        }
-        step.failures = failures;
+        step.failures
+            .extend(failures_in(swarm, had..swarm.conns.len()));
         return Err(describe(&step.failures));
     }
     let start = Instant::now();
-    let unconfirmed = sync(swarm, 0, target, start + SYNC_TIMEOUT)?;
+    let unconfirmed = sync(swarm, target, start + SYNC_TIMEOUT)?;
     step.register = start.elapsed();
     if unconfirmed > 0 {
         return Err(format!(
@@ -201,9 +190,8 @@ fn grow_and_probe(
         ));
     }
     let next_probe = swarm.conns[0].sent + 1;
-    for i in had.max(1)..swarm.conns.len() {
-        let id = swarm.conns[i].id;
-        swarm.conns[i].receiver = Some(swarm.tally.checker.join(id, &[next_probe]));
+    for conn in &mut swarm.conns[had.max(1)..] {
+        conn.receiver = Some(swarm.tally.checker.join(conn.id, &[next_probe]));
     }
     // The registration burst leaves the server (and the kernel) a tail of work: let it
     // settle, so the sample below is the cost of holding idle clients and nothing else.
@@ -213,9 +201,8 @@ fn grow_and_probe(
     probe(swarm, cfg, target)?;
     step.latency = std::mem::take(&mut swarm.tally.latency);
     step.verdict = swarm.tally.checker.verdict(&[swarm.conns[0].sent]);
-    let failures = failures_in(swarm, 0..swarm.conns.len());
-    if !failures.is_empty() {
-        step.failures = failures;
+    step.failures = failures_in(swarm, 0..swarm.conns.len());
+    if !step.failures.is_empty() {
         return Err(describe(&step.failures));
     }
     if !step.verdict.is_clean() {
@@ -251,8 +238,7 @@ fn idle(swarm: &mut Swarm, target: &mut Target, how_long: Duration) -> Result<Cp
 fn probe(swarm: &mut Swarm, cfg: &Config, target: &mut Target) -> Result<(), String> {
     for _ in 0..cfg.probes {
         let sent_at = Instant::now();
-        let now = now_ns(swarm.epoch);
-        swarm.conns[0].send(&swarm.encoder, now);
+        swarm.conns[0].send(&swarm.encoder, now_ns(swarm.epoch));
         loop {
             let so_far = swarm.tally.checker.verdict(&[swarm.conns[0].sent]);
             let delivered =

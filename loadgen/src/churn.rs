@@ -64,32 +64,22 @@ impl Outcome {
 
     /// The result row, for the table and the CSV.
     pub fn columns(&self) -> Vec<Column> {
-        let (register, cycle) = (&self.register, &self.cycle);
+        let failed: u64 = self.failures.values().sum();
+        let register = |p| ms(self.register.percentile(p));
+        let cycle = |p| ms(self.cycle.percentile(p));
         vec![
             same("", "server", self.server.clone()),
             same("workers", "workers", self.workers.to_string()),
             same("", "seconds", self.duration.as_secs_f64().to_string()),
             count("connections", "connections", self.completed),
             rate("conn/s", "conn_per_s", self.per_second()),
-            same(
-                "",
-                "failed",
-                self.failures.values().sum::<u64>().to_string(),
-            ),
+            same("", "failed", failed.to_string()),
             same("", "lost", self.lost.to_string()),
             same("", "duplicated", self.duplicated.to_string()),
-            same(
-                "register p50 ms",
-                "register_p50_ms",
-                ms(register.percentile(50.0)),
-            ),
-            same(
-                "register p99 ms",
-                "register_p99_ms",
-                ms(register.percentile(99.0)),
-            ),
-            same("cycle p50 ms", "cycle_p50_ms", ms(cycle.percentile(50.0))),
-            same("cycle p99 ms", "cycle_p99_ms", ms(cycle.percentile(99.0))),
+            same("register p50 ms", "register_p50_ms", register(50.0)),
+            same("register p99 ms", "register_p99_ms", register(99.0)),
+            same("cycle p50 ms", "cycle_p50_ms", cycle(50.0)),
+            same("cycle p99 ms", "cycle_p99_ms", cycle(99.0)),
             cpu("server CPU %", "server_cpu_pct", self.cpu.server_cpu),
             cpu("loadgen CPU %", "loadgen_cpu_pct", self.cpu.loadgen_cpu),
             same("threads", "server_threads", whole(self.cpu.server_threads)),
@@ -111,20 +101,17 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
         ..Outcome::default()
     };
     let end = Instant::now() + cfg.duration;
-    let meter = CpuMeter::start(target.pid());
+    let mut meter = Some(CpuMeter::start(target.pid()));
     let mut next_id = 0;
     let mut ok_ids = Vec::new();
     // The churn connections are `conns[2..]`: one per worker, then fewer after the end.
     for _ in 0..cfg.workers {
-        let conn = start_cycle(&swarm, &mut next_id, target);
-        swarm.conns.push(conn);
+        swarm.conns.push(start_cycle(&swarm, &mut next_id, target));
     }
-    let mut measured = false;
     while swarm.conns.len() > 2 {
         let now = Instant::now();
-        if !measured && now >= end {
+        if let Some(meter) = meter.take_if(|_| now >= end) {
             outcome.cpu = meter.read();
-            measured = true;
         }
         let mut i = 2;
         while i < swarm.conns.len() {
@@ -133,28 +120,25 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
                 conn.failure = Some("timeout".into());
                 conn.close();
             }
-            if conn.state != State::Closed {
-                i += 1;
-                continue;
-            }
-            finish_cycle(&mut outcome, conn, now <= end, &mut ok_ids);
-            if now < end {
+            if conn.state == State::Closed {
+                finish_cycle(&mut outcome, conn, now <= end, &mut ok_ids);
+                if now >= end {
+                    swarm.conns.swap_remove(i);
+                    continue;
+                }
                 swarm.conns[i] = start_cycle(&swarm, &mut next_id, target);
-                i += 1;
-            } else {
-                swarm.conns.swap_remove(i);
             }
+            i += 1;
         }
         swarm.turn(5)?;
         target.alive()?;
     }
     wait_for_watcher(&mut swarm, &ok_ids, target)?;
-    let seen = &swarm.tally.churn_seen;
     for &id in &ok_ids {
-        match seen.get(id as usize).copied().unwrap_or(0) {
-            0 => outcome.lost += 1,
-            1 => {}
-            _ => outcome.duplicated += 1,
+        match swarm.tally.churn_seen.get(id as usize) {
+            None | Some(0) => outcome.lost += 1,
+            Some(1) => {}
+            Some(_) => outcome.duplicated += 1,
         }
     }
     outcome.register = std::mem::take(&mut swarm.tally.latency);
@@ -164,7 +148,7 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
 
 /// Opens the next churn connection, with `USER` and `MSG` queued.
 fn start_cycle(swarm: &Swarm, next_id: &mut u32, target: &Target) -> Conn {
-    let mut conn = connect(*next_id, CHURN, target.addr);
+    let mut conn = connect(*next_id, CHURN, true, target.addr);
     *next_id += 1;
     conn.hang_up = true;
     conn.send(&swarm.encoder, now_ns(swarm.epoch));
@@ -178,9 +162,8 @@ fn finish_cycle(outcome: &mut Outcome, conn: &Conn, in_time: bool, ok_ids: &mut 
         return;
     }
     ok_ids.push(conn.id);
-    outcome
-        .cycle
-        .record(conn.opened.elapsed().as_nanos() as u64);
+    let cycle = conn.opened.elapsed();
+    outcome.cycle.record(cycle.as_nanos() as u64);
     outcome.completed += u64::from(in_time);
 }
 
@@ -189,17 +172,14 @@ fn wait_for_watcher(swarm: &mut Swarm, ok_ids: &[u32], target: &mut Target) -> R
     let deadline = Instant::now() + DRAIN_TIMEOUT;
     while Instant::now() < deadline {
         let seen = &swarm.tally.churn_seen;
-        if ok_ids
-            .iter()
-            .all(|&id| seen.get(id as usize).is_some_and(|&n| n > 0))
-        {
+        let received = |&id: &u32| seen.get(id as usize).is_some_and(|&n| n > 0);
+        if ok_ids.iter().all(received) {
             return Ok(());
         }
-        if !swarm.conns[WATCHER].is_open() {
-            return Err(format!(
-                "churn: the watcher was disconnected ({})",
-                swarm.conns[WATCHER].failure.clone().unwrap_or_default()
-            ));
+        let watcher = &swarm.conns[WATCHER];
+        if !watcher.is_open() {
+            let why = watcher.failure.clone().unwrap_or_default();
+            return Err(format!("churn: the watcher was disconnected ({why})"));
         }
         swarm.turn(10)?;
         target.alive()?;

@@ -10,8 +10,10 @@ use crate::check::Checker;
 use crate::stats::Histogram;
 use crate::sys::{self, POLLERR, POLLHUP, POLLIN, POLLOUT, PollFd};
 use crate::wire::{self, CHURN, CLIENT, DATA, Encoder, Line, SYNC};
+use std::io::ErrorKind::{self, AddrInUse, AddrNotAvailable};
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddrV4, TcpStream};
+use std::ops::Range;
 use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,33 +23,28 @@ use std::time::Instant;
 const READ_BUF: usize = 1 << 20;
 /// Source addresses to try when one is still taken (e.g. in TIME_WAIT from an earlier run).
 const SOURCE_TRIES: usize = 64;
-const EADDRINUSE: i32 = 98;
-const EADDRNOTAVAIL: i32 = 99;
 
 /// Loopback addresses to take source ports from: 127.0.0.2 and the next 65,000.
 const SOURCE_IPS: u64 = 65_000;
 
-static NEXT_SOURCE: AtomicU64 = AtomicU64::new(u64::MAX);
+/// Source addresses handed out so far.
+static HANDED_OUT: AtomicU64 = AtomicU64::new(0);
 
 /// The source ports loadgen binds: outside the kernel's ephemeral range. A port loadgen
 /// binds stays taken for everyone while its connection sits in TIME_WAIT (a minute), and
 /// the kernel picks ports for ordinary `connect` calls from that range: overlapping it would
 /// leave other programs on the machine without a port to connect from.
-fn source_ports() -> std::ops::Range<u32> {
-    static PORTS: OnceLock<std::ops::Range<u32>> = OnceLock::new();
-    let outside_ephemeral = || {
-        let path = "/proc/sys/net/ipv4/ip_local_port_range";
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let mut bounds = text.split_whitespace().filter_map(|n| n.parse().ok());
-        let low = bounds.next().unwrap_or(32_768);
-        let high = bounds.next().unwrap_or(60_999);
-        if low >= 20_000 {
-            10_000..low
-        } else {
-            (high + 1).max(1024)..65_536
-        }
-    };
-    PORTS.get_or_init(outside_ephemeral).clone()
+fn source_ports() -> Range<u32> {
+    let path = "/proc/sys/net/ipv4/ip_local_port_range";
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut bounds = text.split_whitespace().filter_map(|n| n.parse().ok());
+    let low = bounds.next().unwrap_or(32_768);
+    let high = bounds.next().unwrap_or(60_999);
+    if low >= 20_000 {
+        10_000..low
+    } else {
+        (high + 1).max(1024)..65_536
+    }
 }
 
 /// A source address never handed out before by this process: every port of
@@ -55,27 +52,29 @@ fn source_ports() -> std::ops::Range<u32> {
 /// address picked from its pid and the clock, so a rerun does not meet the previous run's
 /// connections still in TIME_WAIT (a SYN that hits one waits a second).
 pub fn next_source() -> SocketAddrV4 {
-    let ports = source_ports();
-    let per_ip = (ports.end - ports.start) as u64;
-    if NEXT_SOURCE.load(Ordering::Relaxed) == u64::MAX {
+    // The ports, read once, and the number of the address this process starts at.
+    static START: OnceLock<(Range<u32>, u64)> = OnceLock::new();
+    let (ports, first) = START.get_or_init(|| {
+        let ports = source_ports();
         let clock = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        let start =
-            (clock ^ (std::process::id() as u64).wrapping_mul(0x9E37_79B9)) % SOURCE_IPS * per_ip;
-        let _ = NEXT_SOURCE.compare_exchange(u64::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
-    }
-    let i = NEXT_SOURCE.fetch_add(1, Ordering::Relaxed) % (SOURCE_IPS * per_ip);
+        let pid = std::process::id() as u64;
+        let first = (clock ^ pid.wrapping_mul(0x9E37_79B9)) % SOURCE_IPS * ports.len() as u64;
+        (ports, first)
+    });
+    let per_ip = ports.len() as u64;
+    let i = (first + HANDED_OUT.fetch_add(1, Ordering::Relaxed)) % (SOURCE_IPS * per_ip);
     let ip = u32::from(Ipv4Addr::new(127, 0, 0, 2)) + (i / per_ip) as u32;
     SocketAddrV4::new(Ipv4Addr::from(ip), (ports.start as u64 + i % per_ip) as u16)
 }
 
 /// Starts a non-blocking connection to `dst` from a fresh loopback source address.
 pub fn open(dst: SocketAddrV4) -> io::Result<TcpStream> {
-    let mut last = io::Error::from(io::ErrorKind::AddrNotAvailable);
+    let mut last = io::Error::from(AddrNotAvailable);
     for _ in 0..SOURCE_TRIES {
         match sys::connect_from(next_source(), dst) {
-            Err(e) if matches!(e.raw_os_error(), Some(EADDRINUSE | EADDRNOTAVAIL)) => last = e,
+            Err(e) if matches!(e.kind(), AddrInUse | AddrNotAvailable) => last = e,
             other => return other,
         }
     }
@@ -85,9 +84,9 @@ pub fn open(dst: SocketAddrV4) -> io::Result<TcpStream> {
 /// A short name for why a connection failed, as the reports show it.
 pub fn failure_of(e: &io::Error) -> String {
     match e.kind() {
-        io::ErrorKind::ConnectionRefused => "refused".into(),
-        io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe => "reset".into(),
-        io::ErrorKind::TimedOut => "timeout".into(),
+        ErrorKind::ConnectionRefused => "refused".into(),
+        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => "reset".into(),
+        ErrorKind::TimedOut => "timeout".into(),
         _ => format!("error: {e}"),
     }
 }
@@ -113,8 +112,6 @@ pub struct Conn {
     pub state: State,
     /// Why the connection ended, if it ended badly.
     pub failure: Option<String>,
-    /// Sends `USER` (an idle connection does not).
-    pub named: bool,
     /// The number of the last sync probe it received (0: none yet). Once it got one, the
     /// server has surely registered it.
     pub last_sync: u32,
@@ -160,7 +157,8 @@ impl Conn {
         self.stream.as_ref().map(AsRawFd::as_raw_fd)
     }
 
-    fn fail(&mut self, reason: String) {
+    /// Closes it, failed for `reason` unless it already failed for another.
+    pub fn fail(&mut self, reason: String) {
         if self.failure.is_none() {
             self.failure = Some(reason);
         }
@@ -175,7 +173,7 @@ impl Conn {
         self.partial = Vec::new();
     }
 
-    /// Writes as much of the queue as the socket takes.
+    /// Writes as much of the queue as the socket takes (nothing if it is closed).
     fn flush(&mut self) {
         let Some(stream) = self.stream.as_mut() else {
             return;
@@ -185,8 +183,8 @@ impl Conn {
                 Ok(n) => {
                     self.out.drain(..n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return self.fail(failure_of(&e)),
             }
         }
@@ -194,6 +192,46 @@ impl Conn {
             self.shut = true;
             if let Err(e) = stream.shutdown(Shutdown::Write) {
                 self.fail(failure_of(&e));
+            }
+        }
+    }
+
+    /// Reads everything the connection has, partial line first, then big reads into `buf`,
+    /// and hands the lines to `tally`.
+    fn receive(&mut self, buf: &mut [u8], encoder: &Encoder, tally: &mut Tally, epoch: Instant) {
+        loop {
+            let Some(stream) = self.stream.as_mut() else {
+                return;
+            };
+            let kept = self.partial.len();
+            let cap = self.read_cap.unwrap_or(usize::MAX);
+            let end = buf.len().min(kept.saturating_add(cap));
+            if end == kept {
+                return; // its read budget is spent
+            }
+            buf[..kept].copy_from_slice(&self.partial);
+            let n = match stream.read(&mut buf[kept..end]) {
+                Ok(0) if self.shut => return self.close(),
+                Ok(0) => return self.fail("closed".into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return self.fail(failure_of(&e)),
+            };
+            // Without this the server's side of the connection waits for our delayed ACKs
+            // (40 ms) whenever its congestion window, counted in packets, is used up.
+            let _ = sys::quick_ack(stream.as_raw_fd());
+            self.read_cap = self.read_cap.map(|cap| cap - n);
+            let now = now_ns(epoch);
+            let filled = &buf[..kept + n];
+            let used = wire::scan(filled, encoder, |line| tally.take(self, line, now));
+            self.partial.clear();
+            self.partial.extend_from_slice(&filled[used..]);
+            if self.partial.len() > wire::MAX_PARTIAL {
+                return self.fail("line without newline from server".into());
+            }
+            if kept + n < end {
+                return; // a short read: the socket is drained
             }
         }
     }
@@ -211,15 +249,6 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn new(checker: Checker) -> Self {
-        Tally {
-            checker,
-            latency: Histogram::new(),
-            churn_seen: Vec::new(),
-            last_ns: 0,
-        }
-    }
-
     #[inline(always)]
     fn take(&mut self, conn: &mut Conn, line: Line, now: u64) {
         match line {
@@ -250,16 +279,16 @@ impl Tally {
     }
 }
 
-/// Starts connecting client `id` to `dst`, its `USER` line queued; a connection that fails
-/// at once comes back closed, with its failure.
-pub fn connect(id: u32, prefix: u8, dst: SocketAddrV4) -> Conn {
+/// Starts connecting client `id` to `dst`, its `USER` line queued if it is `named`; a
+/// connection that fails at once comes back closed, with its failure.
+pub fn connect(id: u32, prefix: u8, named: bool, dst: SocketAddrV4) -> Conn {
+    let user = format!("USER {}\n", wire::name(prefix, id));
     let mut conn = Conn {
         stream: None,
         id,
         opened: Instant::now(),
         state: State::Connecting,
         failure: None,
-        named: true,
         last_sync: 0,
         receiver: None,
         sent: 0,
@@ -267,7 +296,7 @@ pub fn connect(id: u32, prefix: u8, dst: SocketAddrV4) -> Conn {
         read_cap: None,
         shut: false,
         partial: Vec::new(),
-        out: format!("USER {}\n", wire::name(prefix, id)).into_bytes(),
+        out: if named { user.into_bytes() } else { Vec::new() },
     };
     match open(dst) {
         Ok(stream) => conn.stream = Some(stream),
@@ -296,7 +325,12 @@ impl Swarm {
             polled: Vec::new(),
             buf: vec![0; READ_BUF],
             encoder: Encoder::new(size),
-            tally: Tally::new(checker),
+            tally: Tally {
+                checker,
+                latency: Histogram::new(),
+                churn_seen: Vec::new(),
+                last_ns: 0,
+            },
             epoch: Instant::now(),
         }
     }
@@ -327,12 +361,9 @@ impl Swarm {
         self.fds.clear();
         self.polled.clear();
         for (i, conn) in self.conns.iter().enumerate() {
-            let Some(stream) = conn.stream.as_ref() else {
+            let Some(stream) = conn.stream.as_ref().filter(|_| wanted(conn)) else {
                 continue;
             };
-            if !wanted(conn) {
-                continue;
-            }
             let wants_out = conn.state == State::Connecting || !conn.out.is_empty();
             let events = if wants_out { POLLIN | POLLOUT } else { POLLIN };
             self.fds.push(PollFd {
@@ -358,74 +389,19 @@ impl Swarm {
 
     fn service(&mut self, i: usize, revents: i16) {
         let conn = &mut self.conns[i];
-        if conn.state == State::Connecting {
-            let Some(stream) = conn.stream.as_ref() else {
-                return;
-            };
+        if let (State::Connecting, Some(stream)) = (&conn.state, &conn.stream) {
             match stream.take_error() {
                 Ok(None) => {
-                    conn.state = State::Open;
                     let _ = stream.set_nodelay(true);
+                    conn.state = State::Open;
                 }
                 Ok(Some(e)) | Err(e) => return conn.fail(failure_of(&e)),
             }
         }
         if revents & (POLLIN | POLLHUP | POLLERR) != 0 {
-            self.receive(i);
+            conn.receive(&mut self.buf, &self.encoder, &mut self.tally, self.epoch);
         }
-        let conn = &mut self.conns[i];
-        if conn.is_open() && !conn.out.is_empty() {
-            conn.flush();
-        }
-    }
-
-    /// Reads everything the connection has: partial line first, then big reads.
-    fn receive(&mut self, i: usize) {
-        let Swarm {
-            conns,
-            buf,
-            encoder,
-            tally,
-            epoch,
-            ..
-        } = self;
-        let conn = &mut conns[i];
-        loop {
-            let Some(stream) = conn.stream.as_mut() else {
-                return;
-            };
-            let kept = conn.partial.len();
-            let end = buf
-                .len()
-                .min(kept.saturating_add(conn.read_cap.unwrap_or(usize::MAX)));
-            if end == kept {
-                return; // its read budget is spent
-            }
-            buf[..kept].copy_from_slice(&conn.partial);
-            let n = match stream.read(&mut buf[kept..end]) {
-                Ok(0) if conn.shut => return conn.close(),
-                Ok(0) => return conn.fail("closed".into()),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return conn.fail(failure_of(&e)),
-            };
-            // Without this the server's side of the connection waits for our delayed ACKs
-            // (40 ms) whenever its congestion window, counted in packets, is used up.
-            let _ = sys::quick_ack(stream.as_raw_fd());
-            conn.read_cap = conn.read_cap.map(|cap| cap - n);
-            let now = now_ns(*epoch);
-            let filled = &buf[..kept + n];
-            let used = wire::scan(filled, encoder, |line| tally.take(conn, line, now));
-            conn.partial.clear();
-            conn.partial.extend_from_slice(&filled[used..]);
-            if conn.partial.len() > wire::MAX_PARTIAL {
-                return conn.fail("line without newline from server".into());
-            }
-            if kept + n < end {
-                return; // a short read: the socket is drained
-            }
-        }
+        conn.flush();
     }
 
     /// Half-closes every open connection and closes them all.

@@ -7,7 +7,7 @@
 //! each of them must reach everyone.
 
 use crate::server::Server;
-use crate::swarm::{Conn, State, Swarm, now_ns};
+use crate::swarm::{Conn, State, Swarm, connect, now_ns};
 use crate::wire::{CLIENT, SYNC};
 use std::collections::BTreeMap;
 use std::net::{SocketAddr, SocketAddrV4, TcpStream};
@@ -26,6 +26,8 @@ const SYNC_EVERY: Duration = Duration::from_millis(100);
 /// A chat server relays a message in microseconds; one that relayed nothing for this long
 /// is not one.
 const NOTHING_RELAYED: Duration = Duration::from_secs(3);
+/// The client that sends the sync probes.
+const PROBER: usize = 0;
 
 /// Where the server is: started by us (`--server`) or already running (`--addr`).
 pub struct Target {
@@ -100,13 +102,12 @@ pub fn failures_in(swarm: &Swarm, range: Range<usize>) -> Failures {
 /// failures.
 pub fn connect_clients(
     swarm: &mut Swarm,
-    ids: Range<u32>,
+    mut ids: Range<u32>,
     register: bool,
     target: &mut Target,
     deadline: Instant,
 ) -> Result<Failures, String> {
     let first = swarm.conns.len();
-    let mut next = ids.start;
     loop {
         let now = Instant::now();
         let mut connecting = 0;
@@ -116,36 +117,31 @@ pub fn connect_clients(
             }
             if now.duration_since(conn.opened) > DROPPED_AFTER {
                 // Its SYN was dropped: the same client again, on a new connection.
-                *conn = client(conn.id, conn.named, target.addr);
+                *conn = connect(conn.id, CLIENT, register, target.addr);
             }
             connecting += 1;
         }
-        while next < ids.end && connecting < MAX_CONNECTING {
-            swarm.conns.push(client(next, register, target.addr));
-            next += 1;
-            connecting += 1;
+        for id in ids.by_ref().take(MAX_CONNECTING.saturating_sub(connecting)) {
+            swarm.conns.push(connect(id, CLIENT, register, target.addr));
         }
-        let busy = swarm.conns[first..]
-            .iter()
-            .any(|c| c.state == State::Connecting || (c.is_open() && c.pending_out() > 0));
-        if next == ids.end && !busy {
-            return Ok(failures_in(swarm, first..swarm.conns.len()));
-        }
-        if now > deadline {
+        // Still on its way: connecting, or its `USER` line not yet written.
+        let on_its_way = |c: &Conn| c.state == State::Connecting || c.pending_out() > 0;
+        let busy = swarm.conns[first..].iter().any(on_its_way);
+        if (ids.is_empty() && !busy) || now > deadline {
+            // Done, or out of time: then the stragglers fail.
             for conn in &mut swarm.conns[first..] {
                 if conn.state == State::Connecting {
-                    conn.failure = Some("timeout".into());
-                    conn.close();
+                    conn.fail("timeout".into());
                 }
             }
             let mut failures = failures_in(swarm, first..swarm.conns.len());
-            if next < ids.end {
-                failures.insert("not tried (timeout)".into(), (ids.end - next) as u64);
+            if !ids.is_empty() {
+                failures.insert("not tried (timeout)".into(), ids.len() as u64);
             }
             return Ok(failures);
         }
         // Only the connections still on their way: the others wait for nothing now.
-        swarm.turn_some(1, |c| c.state == State::Connecting || c.pending_out() > 0)?;
+        swarm.turn_some(1, on_its_way)?;
         target.alive()?;
     }
 }
@@ -165,7 +161,7 @@ pub fn connect_and_register(
         let why = describe(&failures);
         return Err(format!("{scenario}: could not connect {n} clients: {why}"));
     }
-    let unconfirmed = sync(swarm, 0, target, deadline)?;
+    let unconfirmed = sync(swarm, target, deadline)?;
     if unconfirmed > 0 {
         let addr = target.addr;
         return Err(format!(
@@ -180,30 +176,16 @@ pub fn connect_and_register(
     Ok(())
 }
 
-/// A connection for client `id`, with its `USER` line queued if it is to `register`.
-fn client(id: u32, register: bool, dst: SocketAddrV4) -> Conn {
-    let mut conn = crate::swarm::connect(id, CLIENT, dst);
-    if !register {
-        conn.out_mut().clear();
-        conn.named = false;
-    }
-    conn
-}
-
-/// Client `prober` sends sync probes until every other open, named client got one (or was
+/// Client 0 (`PROBER`) sends sync probes until every other open client got one (or was
 /// refused with an `ERR`), or `deadline`; if nobody got any within `NOTHING_RELAYED`, the
 /// server relays nothing and it gives up early. Returns how many clients are still
 /// unconfirmed (0 on success).
 ///
 /// One probe at a time: the next leaves only once every client that got the previous one got
 /// this one too, so the server never has a queue of probes to work through, and when `sync`
-/// returns it is idle (which `capacity` samples next).
-pub fn sync(
-    swarm: &mut Swarm,
-    prober: usize,
-    target: &mut Target,
-    deadline: Instant,
-) -> Result<usize, String> {
+/// returns it is idle (which `capacity` samples next). Every client of the swarm sent `USER`:
+/// connections that never register join only after the last `sync`.
+pub fn sync(swarm: &mut Swarm, target: &mut Target, deadline: Instant) -> Result<usize, String> {
     let start = Instant::now();
     // Probe numbers keep rising over the calls, so an old probe never answers a new one.
     let mut seq = swarm.conns.iter().map(|c| c.last_sync).max().unwrap_or(0);
@@ -213,27 +195,26 @@ pub fn sync(
         let mut anyone = false;
         let mut answered = true;
         for (i, c) in swarm.conns.iter().enumerate() {
-            let candidate = i != prober && c.named && c.is_open() && c.failure.is_none();
+            let candidate = i != PROBER && c.is_open() && c.failure.is_none();
             anyone |= c.last_sync > 0;
             waiting += usize::from(candidate && c.last_sync == 0);
             answered &= !candidate || c.last_sync == 0 || c.last_sync >= seq;
         }
         let now = Instant::now();
-        if (waiting == 0 && answered)
-            || now > deadline
-            || (!anyone && now.duration_since(start) > NOTHING_RELAYED)
-        {
+        let done = waiting == 0 && answered;
+        let relays_nothing = !anyone && now.duration_since(start) > NOTHING_RELAYED;
+        if done || relays_nothing || now > deadline {
             return Ok(waiting);
         }
-        if let Some(why) = &swarm.conns[prober].failure {
-            let name = crate::wire::name(CLIENT, swarm.conns[prober].id);
+        if let Some(why) = &swarm.conns[PROBER].failure {
+            let name = crate::wire::name(CLIENT, swarm.conns[PROBER].id);
             return Err(format!("the probing client {name} failed: {why}"));
         }
         if answered && now >= next_probe {
             seq += 1;
             let sent_ns = now_ns(swarm.epoch);
             let Swarm { conns, encoder, .. } = swarm;
-            encoder.put(conns[prober].out_mut(), SYNC, seq, sent_ns);
+            encoder.put(conns[PROBER].out_mut(), SYNC, seq, sent_ns);
             next_probe = now + SYNC_EVERY;
         }
         swarm.turn(10)?;

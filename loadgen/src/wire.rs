@@ -78,11 +78,8 @@ impl Encoder {
         template.push(b'\n');
         let padding = template.len() - 1 - (4 + MIN_TEXT);
         let tail = load8(&template, template.len() - 9);
-        let tail_mask = if padding >= 8 {
-            u64::MAX
-        } else {
-            !(u64::MAX >> (8 * padding))
-        };
+        // The top `padding` bytes, or all eight.
+        let tail_mask = !u64::MAX.checked_shr(8 * padding as u32).unwrap_or(0);
         Encoder {
             template,
             tail,
@@ -235,12 +232,9 @@ pub fn scan(buf: &[u8], encoder: &Encoder, mut each: impl FnMut(Line)) -> usize 
         } else {
             None
         };
-        let (line, len) = match fast {
-            Some(msg) => (Line::Ours(msg), fast_len),
-            None => match slow_line(rest) {
-                Some(found) => found,
-                None => break,
-            },
+        let found = fast.map(|msg| (Line::Ours(msg), fast_len));
+        let Some((line, len)) = found.or_else(|| slow_line(rest)) else {
+            break;
         };
         each(line);
         pos += len;
