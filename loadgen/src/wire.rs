@@ -232,9 +232,12 @@ pub fn scan(buf: &[u8], encoder: &Encoder, mut each: impl FnMut(Line)) -> usize 
         } else {
             None
         };
-        let found = fast.map(|msg| (Line::Ours(msg), fast_len));
-        let Some((line, len)) = found.or_else(|| slow_line(rest)) else {
-            break;
+        let (line, len) = match fast {
+            Some(msg) => (Line::Ours(msg), fast_len),
+            None => match slow_line(rest) {
+                Some(found) => found,
+                None => break,
+            },
         };
         each(line);
         pos += len;
