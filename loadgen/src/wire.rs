@@ -78,8 +78,11 @@ impl Encoder {
         template.push(b'\n');
         let padding = template.len() - 1 - (4 + MIN_TEXT);
         let tail = load8(&template, template.len() - 9);
-        // The top `padding` bytes, or all eight.
-        let tail_mask = !u64::MAX.checked_shr(8 * padding as u32).unwrap_or(0);
+        let tail_mask = if padding >= 8 {
+            u64::MAX
+        } else {
+            !(u64::MAX >> (8 * padding))
+        };
         Encoder {
             template,
             tail,
