@@ -1,10 +1,11 @@
 //! The client helper: one TCP connection to the server under test, with a deadline on every
 //! read and failure messages that tell a student what was sent, expected and received.
 
-use crate::{CLOSE_TIMEOUT, REPLY_TIMEOUT, STALL_TIMEOUT, sockopt};
+use crate::{CLOSE_TIMEOUT, REPLY_TIMEOUT, STALL_TIMEOUT};
 use std::collections::VecDeque;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -283,14 +284,14 @@ impl Client {
 
     /// Makes the eventual close send RST (SO_LINGER with a zero timeout).
     pub fn set_linger_zero(&self) {
-        if let Err(e) = sockopt::set_linger_zero(&self.stream) {
+        if let Err(e) = kit::sockopt::set_linger_zero(self.stream.as_raw_fd()) {
             panic!("\n[{}] could not set SO_LINGER: {e}", scenario());
         }
     }
 
     /// Caps the kernel's receive buffer of this connection at about `bytes`.
     pub fn set_recv_buffer(&self, bytes: i32) {
-        if let Err(e) = sockopt::set_recv_buffer(&self.stream, bytes) {
+        if let Err(e) = kit::sockopt::set_recv_buffer(self.stream.as_raw_fd(), bytes) {
             panic!("\n[{}] could not set SO_RCVBUF: {e}", scenario());
         }
     }

@@ -13,7 +13,6 @@ mod client;
 mod extensions;
 mod scenarios;
 mod server;
-mod sockopt;
 
 pub use client::Client;
 pub use extensions::*;

@@ -25,8 +25,6 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
 const QUEUE: usize = 256 * 1024;
 /// The non-readers' receive buffer (the kernel doubles it), so they fill up at once.
 const NON_READER_BUF: c_int = 4096;
-const SOL_SOCKET: c_int = 1;
-const SO_RCVBUF: c_int = 8;
 /// The run ends when no reader received anything and the sender wrote nothing for this long.
 const STALL: Duration = Duration::from_secs(3);
 /// How long after the start the server may take to free the non-readers: `PATIENCE` is at
@@ -179,10 +177,8 @@ pub fn run(cfg: &Config, target: &mut Target) -> Result<Outcome, String> {
     for (r, conn) in swarm.conns[1..=cfg.readers].iter_mut().enumerate() {
         conn.receiver = Some(r);
     }
-    // A client that does not read should fill up quickly instead of soaking up megabytes
-    // (Linux grows a receive buffer up to `tcp_rmem`'s maximum otherwise).
     for fd in swarm.conns[1 + cfg.readers..].iter().filter_map(Conn::fd) {
-        kit::sys::set_option(fd, SOL_SOCKET, SO_RCVBUF, &NON_READER_BUF)
+        kit::sockopt::set_recv_buffer(fd, NON_READER_BUF)
             .map_err(|e| format!("flood: cannot set SO_RCVBUF: {e}"))?;
     }
     // Each connection costs the server the same number of descriptors (step 2 holds two).
